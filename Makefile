@@ -1,0 +1,43 @@
+# bcx: `make run` runs the default experiment, `make test` the test suite; both install first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.bcx-installed
+
+.PHONY: help install run test test-all bench lint format clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv and install bcx with its dependencies (CPU torch)
+
+# torch first, pinned: 2.13.0 is the CPU wheel here; a looser pin pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: install ## the default experiment: BC on InvertedDoublePendulum, shift measured
+	$(PY) -m bcx $(ARGS)
+
+test: install ## the test suite (CPU, a few minutes)
+	$(PY) -m pytest -q -m "not slow" $(ARGS)
+
+test-all: install ## the test suite including slow tests
+	$(PY) -m pytest -q $(ARGS)
+
+bench: install ## throughput ratios vs plain PyTorch / raw gymnasium (outputs/bench/latest.json)
+	$(PY) -m bcx.bench $(ARGS)
+
+lint: install ## ruff lint and format check
+	$(VENV)/bin/ruff check bcx tests
+	$(VENV)/bin/ruff format --check bcx tests
+
+format: install ## ruff format and autofix
+	$(VENV)/bin/ruff format bcx tests
+	$(VENV)/bin/ruff check --fix bcx tests
+
+clean: ## remove run outputs (keeps .venv)
+	rm -rf outputs

@@ -1,0 +1,5 @@
+"""``python -m bcx <overrides>``: the same Hydra app as the ``bcx`` console script."""
+
+from bcx.train import main
+
+main()

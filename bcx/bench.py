@@ -1,0 +1,167 @@
+"""``make bench``: bcx's overheads, measured side by side in one run and printed as ratios.
+
+(a) ``train_vs_raw``: training steps/s of bcx (LightningModule + in-memory datamodule + the
+    app's Trainer setup) over a plain PyTorch loop on the same model, data and batch size.
+(b) ``rollout_vs_raw``: env-steps/s of the rollout callback's measurement (batched policy over
+    vectorized envs, expert labelling, loss evaluation) over raw gymnasium stepping of one env
+    with the same policy called on each observation.
+Results go to ``outputs/bench/latest.json``. Targets: (a) >= 0.85, (b) >= 0.8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from bcx.callbacks.shift import ShiftCallback
+from bcx.data.datamodule import DemoDataModule
+from bcx.data.demos import Demonstrations
+from bcx.io import atomic_write_json
+from bcx.module import BCModule
+from bcx.train import CONF_DIR, build_expert, build_policy, build_trainer, make_envs
+
+
+def config(*overrides: str) -> DictConfig:
+    with initialize_config_dir(CONF_DIR, version_base="1.3"):
+        return compose("train", overrides=["run_dir=outputs/bench/run", *overrides])
+
+
+def synthetic_demos(pairs: int, obs_dim: int, act_dim: int, seed: int = 0) -> Demonstrations:
+    """Random state-action pairs shaped like a HalfCheetah dataset: throughput only."""
+    rng = np.random.default_rng(seed)
+    return Demonstrations(
+        obs=rng.standard_normal((pairs, obs_dim)).astype(np.float32),
+        actions=rng.uniform(-1, 1, (pairs, act_dim)).astype(np.float32),
+        episode_lengths=np.array([pairs]),
+        returns=np.zeros(1),
+    )
+
+
+class StepTimer(pl.Callback):
+    """Wall time between the end of step ``warmup`` and the end of the last step."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.start, self.end = warmup, 0.0, 0.0
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step == self.warmup:
+            self.start = time.perf_counter()
+        self.end = time.perf_counter()
+
+
+def raw_train_steps_per_s(cfg: DictConfig, env: gym.Env, demos: Demonstrations, steps: int, warmup: int) -> float:
+    """A plain PyTorch loop: index random rows, NLL, backward, Adam step."""
+    torch.manual_seed(0)
+    policy = build_policy(cfg, env, demos)
+    opt = torch.optim.Adam(policy.parameters(), lr=cfg.optim.lr)
+    obs, actions = torch.as_tensor(demos.obs), torch.as_tensor(demos.actions)
+    for step in range(warmup + steps):
+        if step == warmup:
+            start = time.perf_counter()
+        idx = torch.randint(len(obs), (cfg.data.batch_size,))
+        loss = policy.loss(obs[idx], actions[idx]).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return steps / (time.perf_counter() - start)
+
+
+def bcx_train_steps_per_s(cfg: DictConfig, env: gym.Env, demos: Demonstrations, steps: int, warmup: int) -> float:
+    """The app's own training path, without rollouts (those are measured in (b))."""
+    torch.manual_seed(0)
+    module = BCModule(build_policy(cfg, env, demos), **cfg.optim)
+    timer = StepTimer(warmup)
+    trainer = build_trainer(cfg, timer)
+    trainer.fit(module, datamodule=DemoDataModule(demos, demos, batch_size=cfg.data.batch_size, seed=0))
+    return steps / (timer.end - timer.start)
+
+
+def rollout_env_steps_per_s(cfg: DictConfig, episodes: int) -> tuple[float, float]:
+    """(callback measurement, raw single-env loop) env-steps/s with the same untrained policy."""
+    envs = make_envs(cfg.env, cfg.rollout.num_envs)
+    expert = build_expert(cfg, envs[0])
+    demos = synthetic_demos(1000, *envs[0].observation_space.shape, *envs[0].action_space.shape)
+    torch.manual_seed(0)
+    module = BCModule(build_policy(cfg, envs[0], demos), **cfg.optim)
+    seeds = [cfg.rollout.seed + i for i in range(episodes)]
+    shift = ShiftCallback(
+        envs=envs, expert=expert, seeds=seeds, every_n_steps=1, held_out=demos, expert_labels=0
+    )
+    shift.baselines()  # computed once per run in the app too, not per measurement
+    start = time.perf_counter()
+    measured = shift.measure(module)
+    callback_rate = measured["rollout/length"] * episodes / (time.perf_counter() - start)
+
+    env, steps = envs[0], 0
+    start = time.perf_counter()
+    for seed in seeds:
+        obs, _ = env.reset(seed=seed)
+        done = False
+        while not done:
+            with torch.no_grad():
+                action = module.policy.act(torch.as_tensor(obs[None], dtype=torch.float32))[0]
+            obs, _, terminated, truncated, _ = env.step(action.numpy())
+            done, steps = terminated or truncated, steps + 1
+    return callback_rate, steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=1500, help="timed training steps per side")
+    parser.add_argument("--episodes", type=int, default=32, help="rollout episodes per side")
+    parser.add_argument("--repeats", type=int, default=2, help="alternating repeats; best kept")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    warmup = 100
+    train_cfg = config(
+        f"trainer.max_steps={warmup + args.steps}",
+        f"trainer.val_check_interval={warmup + args.steps}",
+        "trainer.enable_progress_bar=false",
+        "logger=csv",
+    )
+    demos = synthetic_demos(100_000, 17, 6)
+    env = gym.make("HalfCheetah-v5")  # only its action bounds matter: 6 dims in [-1, 1]
+    raw, ours = [], []
+    for _ in range(args.repeats):  # alternate so machine noise hits both sides alike
+        raw.append(raw_train_steps_per_s(train_cfg, env, demos, args.steps, warmup))
+        ours.append(bcx_train_steps_per_s(train_cfg, env, demos, args.steps, warmup))
+    rollout_cfg = config("env=reacher")
+    rollouts = [rollout_env_steps_per_s(rollout_cfg, args.episodes) for _ in range(args.repeats)]
+    results = {
+        "train_vs_raw": max(ours) / max(raw),
+        "rollout_vs_raw": max(r[0] for r in rollouts) / max(r[1] for r in rollouts),
+        "train_steps_per_s": {"bcx": max(ours), "raw": max(raw)},
+        "rollout_env_steps_per_s": {
+            "callback": max(r[0] for r in rollouts),
+            "raw": max(r[1] for r in rollouts),
+        },
+        "setup": {
+            "model": list(train_cfg.model.hidden),
+            "batch_size": train_cfg.data.batch_size,
+            "train_data": "100k synthetic pairs, obs 17, act 6",
+            "rollout_env": rollout_cfg.env.id,
+            "rollout_episodes": args.episodes,
+            "num_envs": rollout_cfg.rollout.num_envs,
+            "torch_threads": torch.get_num_threads(),
+        },
+    }
+    path = Path("outputs/bench/latest.json")
+    atomic_write_json(path, results)
+    print(f"train_vs_raw   {results['train_vs_raw']:.2f}  (target >= 0.85; "
+          f"bcx {max(ours):.0f} vs raw {max(raw):.0f} steps/s)")
+    print(f"rollout_vs_raw {results['rollout_vs_raw']:.2f}  (target >= 0.80; callback "
+          f"{results['rollout_env_steps_per_s']['callback']:.0f} vs raw "
+          f"{results['rollout_env_steps_per_s']['raw']:.0f} env-steps/s)")
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Lightning callbacks: measurement of distribution shift during training."""

@@ -1,0 +1,130 @@
+"""The rollout callback: how much worse is the policy on the states it visits itself?
+
+Every ``every_n_steps`` training steps and at the last step, the current policy runs in the env
+on evaluation seeds (disjoint from the collection seeds), the expert labels every visited state,
+and the policy's loss there (on-policy) is logged next to its loss on held-out demonstration
+states (dataset). Their difference is the distribution-shift gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from bcx.data.demos import Demonstrations
+from bcx.experts.base import Expert
+from bcx.module import BCModule
+from bcx.rollout import random_policy, rollout
+from bcx.types import Trajectory
+
+
+class ShiftCallback(pl.Callback):
+    """Logs the ``shift/*``, ``rollout/*`` and ``expert/*`` metrics (see the README table)."""
+
+    def __init__(
+        self,
+        *,
+        envs: Sequence[gym.Env],
+        expert: Expert,
+        seeds: Sequence[int],
+        every_n_steps: int,
+        held_out: Demonstrations,
+        expert_labels: int,
+        deterministic: bool = True,
+    ) -> None:
+        self.envs, self.expert, self.seeds = envs, expert, list(seeds)
+        self.every_n_steps = every_n_steps
+        self.held_out = held_out
+        self.expert_labels = expert_labels
+        self.deterministic = deterministic
+        self.latest: dict[str, float] = {}
+        self._baselines: dict[str, float] | None = None
+
+    def baselines(self) -> dict[str, float]:
+        """Expert and uniform-random returns on the evaluation seeds, computed once."""
+        if self._baselines is None:
+            expert_runs = rollout(self.expert, self.envs, self.seeds)
+            random_runs = rollout(random_policy(self.envs[0].action_space, 0), self.envs, self.seeds)
+            self._baselines = {
+                "expert/return": _mean_return(expert_runs),
+                "random/return": _mean_return(random_runs),
+            }
+        return self._baselines
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: BCModule, *args) -> None:
+        step = trainer.global_step
+        if step % self.every_n_steps == 0 or step >= trainer.max_steps:
+            self.latest = self.measure(pl_module)
+            # Straight to the loggers so every measurement is kept whatever log_every_n_steps is;
+            # pl_module.log(logger=False) also makes them visible to checkpoint monitors/sweepers.
+            for logger in trainer.loggers:
+                logger.log_metrics(self.latest, step=step)
+            pl_module.log_dict(self.latest, logger=False)
+
+    def measure(self, module: BCModule) -> dict[str, float]:
+        """Roll out the current policy, label its states, and compare losses."""
+        device = module.device
+        was_training = module.training
+        module.eval()
+        runs = rollout(self._policy_fn(module), self.envs, self.seeds)
+        module.train(was_training)
+        visited = np.concatenate([t.obs for t in runs])
+        labels = self.expert(visited)
+        on_policy = module.evaluate(*_tensors(visited, labels, device))
+        dataset = module.evaluate(*_tensors(self.held_out.obs, self.held_out.actions, device))
+        return {
+            **self._shift_metrics(dataset, on_policy),
+            **self._rollout_metrics(runs),
+            "expert/labels": float(self.expert_labels),
+        }
+
+    def _policy_fn(self, module: BCModule):
+        """The module's policy as a numpy batch function for ``rollout``."""
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            obs_tensor = torch.as_tensor(obs, dtype=torch.float32, device=module.device)
+            return module.policy.act(obs_tensor, self.deterministic).cpu().numpy()
+
+        return act
+
+    @staticmethod
+    def _shift_metrics(dataset: dict[str, float], on_policy: dict[str, float]) -> dict[str, float]:
+        return {
+            "shift/dataset_nll": dataset["nll"],
+            "shift/on_policy_nll": on_policy["nll"],
+            "shift/gap": on_policy["nll"] - dataset["nll"],
+            "shift/dataset_mse": dataset["mse"],
+            "shift/on_policy_mse": on_policy["mse"],
+        }
+
+    def _rollout_metrics(self, runs: list[Trajectory]) -> dict[str, float]:
+        returns = np.array([t.episode_return for t in runs])
+        base = self.baselines()
+        span = base["expert/return"] - base["random/return"]
+        metrics = {
+            "rollout/return": float(returns.mean()),
+            "rollout/return_std": float(returns.std()),
+            "rollout/length": float(np.mean([len(t) for t in runs])),
+            "rollout/normalized_return": float((returns.mean() - base["random/return"]) / span)
+            if span != 0
+            else float("nan"),
+            **base,
+        }
+        if all(t.success is not None for t in runs):
+            metrics["rollout/success"] = float(np.mean([t.success for t in runs]))
+        return metrics
+
+
+def _mean_return(runs: list[Trajectory]) -> float:
+    return float(np.mean([t.episode_return for t in runs]))
+
+
+def _tensors(obs: np.ndarray, actions: np.ndarray, device: torch.device):
+    return (
+        torch.as_tensor(obs, dtype=torch.float32, device=device),
+        torch.as_tensor(actions, dtype=torch.float32, device=device),
+    )

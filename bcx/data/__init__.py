@@ -1,0 +1,1 @@
+"""Demonstrations: collection, on-disk cache, and the in-memory Lightning datamodule."""

@@ -1,0 +1,74 @@
+"""Training batches sampled whole from tensors that live on the training device.
+
+Lightning's default per-item DataLoader collates every batch from single rows (measured 1.95x
+slower than a plain loop); here each batch is one random index tensor into device-resident
+data, so the data crosses to the device once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from bcx.data.demos import Demonstrations
+
+
+class RandomBatches:
+    """Endless iterable of (obs (B, obs_dim), actions (B, act_dim)) sampled with replacement."""
+
+    def __init__(self, obs: Tensor, actions: Tensor, batch_size: int, seed: int) -> None:
+        self.obs, self.actions, self.batch_size = obs, actions, batch_size
+        self.generator = torch.Generator(device=obs.device)
+        self.generator.manual_seed(seed)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        while True:
+            idx = torch.randint(
+                len(self.obs), (self.batch_size,), generator=self.generator, device=self.obs.device
+            )
+            yield self.obs[idx], self.actions[idx]
+
+
+class OrderedBatches:
+    """The whole set in order, as (obs, actions) batches of at most ``size`` rows.
+
+    A class rather than a list: Lightning reads a list as several validation dataloaders.
+    """
+
+    def __init__(self, obs: Tensor, actions: Tensor, size: int) -> None:
+        self.batches = list(zip(obs.split(size), actions.split(size), strict=True))
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class DemoDataModule(pl.LightningDataModule):
+    """Train batches sampled with replacement; validation = the held-out episodes, in order."""
+
+    def __init__(
+        self, train: Demonstrations, val: Demonstrations, *, batch_size: int, seed: int
+    ) -> None:
+        super().__init__()
+        self.train, self.val = train, val
+        self.batch_size, self.seed = batch_size, seed
+
+    def _device(self) -> torch.device:
+        return self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
+
+    def _tensors(self, demos: Demonstrations) -> tuple[Tensor, Tensor]:
+        device = self._device()
+        return torch.as_tensor(demos.obs, device=device), torch.as_tensor(demos.actions, device=device)
+
+    def train_dataloader(self) -> RandomBatches:
+        rank = self.trainer.global_rank if self.trainer else 0
+        # Each DDP rank draws its own batches: a different stream per rank, same seed per run.
+        return RandomBatches(*self._tensors(self.train), self.batch_size, self.seed + rank)
+
+    def val_dataloader(self) -> OrderedBatches:
+        return OrderedBatches(*self._tensors(self.val), size=8192)

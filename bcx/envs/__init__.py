@@ -1,0 +1,19 @@
+"""bcx's own gymnasium environments; importing this package registers them (lazily, cheaply).
+
+Each env is one module here; its registration names an entry-point string, so the module itself is
+imported only when ``gym.make`` builds the env.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+
+def _register(env_id: str, entry_point: str, max_episode_steps: int) -> None:
+    """Register once: importing this package again (or reloading it) must not fail or warn."""
+    if env_id not in gym.registry:
+        gym.register(id=env_id, entry_point=entry_point, max_episode_steps=max_episode_steps)
+
+
+# 500 steps of dt = 0.05 s: 25 s of driving, roughly 200-300 m of road.
+_register("bcx/Lane-v0", "bcx.envs.lane:LaneEnv", max_episode_steps=500)

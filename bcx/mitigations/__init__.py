@@ -1,0 +1,1 @@
+"""Distribution-shift mitigations, one file per method, chosen by ``mitigation=<name>``."""

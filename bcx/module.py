@@ -1,0 +1,63 @@
+"""BCModule: maximum likelihood on expert state-action pairs. No environment code here."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from bcx.errors import BCXError
+from bcx.policy import Policy
+
+
+class NonFiniteLossError(BCXError):
+    """Training produced a NaN/inf loss or gradient; the last checkpoint holds good weights."""
+
+
+class BCModule(pl.LightningModule):
+    """Minimizes the mean head loss, i.e. the NLL of the expert's actions for density heads.
+
+    Logs ``train/nll`` every step and ``val/nll`` on the held-out episodes.
+    """
+
+    def __init__(self, policy: Policy, *, lr: float, weight_decay: float = 0.0) -> None:
+        super().__init__()
+        self.policy = policy
+        self.lr, self.weight_decay = lr, weight_decay
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        obs, actions = batch
+        loss = self.policy.loss(obs, actions).mean()
+        self._require_finite(loss, "train/nll")
+        self.log("train/nll", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        obs, actions = batch
+        self.log("val/nll", self.policy.loss(obs, actions).mean(), batch_size=len(obs))
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Runs before the file is written: refusing here keeps the previous, good checkpoint.
+        for name, tensor in checkpoint["state_dict"].items():
+            self._require_finite(tensor.abs().max(), f"weight {name}")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+    @torch.no_grad()
+    def evaluate(self, obs: Tensor, actions: Tensor) -> dict[str, float]:
+        """Mean NLL (head loss) and mode-vs-label MSE on a labelled set of states."""
+        was_training = self.training
+        self.eval()
+        nll = self.policy.loss(obs, actions).mean().item()
+        mse = self.policy.squared_error(obs, actions).mean().item()
+        self.train(was_training)
+        return {"nll": nll, "mse": mse}
+
+    def _require_finite(self, value: Tensor, name: str) -> None:
+        if not torch.isfinite(value):
+            raise NonFiniteLossError(
+                f"{name} became {value.item()} at training step {self.global_step}; training "
+                "stopped and the last checkpoint (checkpoints/last.ckpt) holds the last good "
+                "weights. Lower optim.lr (must be > 0) or check the data for NaN/inf values."
+            )

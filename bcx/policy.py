@@ -1,0 +1,82 @@
+"""The policy network: observation normalization -> MLP trunk -> head, with action scaling.
+
+Normalization statistics are buffers, so they are saved in every checkpoint with the weights:
+a loaded policy acts on raw env observations and returns actions in the env's own units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from bcx.heads.base import PolicyHead
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
+
+
+def mlp(in_features: int, hidden: Sequence[int], activation: str) -> nn.Sequential:
+    """Hidden layers only; the head adds the output layer."""
+    layers: list[nn.Module] = []
+    for width in hidden:
+        layers += [nn.Linear(in_features, width), ACTIVATIONS[activation]()]
+        in_features = width
+    return nn.Sequential(*layers)
+
+
+class Policy(nn.Module):
+    """pi(a|s) over env actions. obs (B, obs_dim) raw; actions (B, act_dim) in env units."""
+
+    def __init__(
+        self,
+        *,
+        obs_mean: np.ndarray,
+        obs_std: np.ndarray,
+        action_low: np.ndarray,
+        action_high: np.ndarray,
+        hidden: Sequence[int],
+        activation: str,
+        head: Callable[..., PolicyHead],
+        obs_std_min: float = 0.0,
+    ) -> None:
+        super().__init__()
+        as_tensor = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32)  # noqa: E731
+        self.register_buffer("obs_mean", as_tensor(obs_mean))
+        # Expert data can be nearly constant in a feature (a balanced pole): dividing by its
+        # tiny std would turn any small deviation at test time into a huge input.
+        self.register_buffer("obs_std", torch.clamp(as_tensor(obs_std), min=max(obs_std_min, 1e-6)))
+        self.register_buffer("action_center", as_tensor((action_high + action_low) / 2))
+        self.register_buffer("action_scale", as_tensor((action_high - action_low) / 2))
+        self.trunk = mlp(len(obs_mean), hidden, activation)
+        width = hidden[-1] if hidden else len(obs_mean)
+        self.head = head(in_features=width, action_dim=len(action_low))
+
+    def features(self, obs: Tensor) -> Tensor:
+        """Normalized observations through the trunk: (B, obs_dim) -> (B, F)."""
+        return self.trunk((obs - self.obs_mean) / self.obs_std)
+
+    def normalize_action(self, actions: Tensor) -> Tensor:
+        """Env units -> [-1, 1]^A."""
+        return (actions - self.action_center) / self.action_scale
+
+    def denormalize_action(self, actions: Tensor) -> Tensor:
+        """[-1, 1]^A -> env units."""
+        return actions * self.action_scale + self.action_center
+
+    def loss(self, obs: Tensor, actions: Tensor) -> Tensor:
+        """Per-sample head loss (the NLL of normalized actions for density heads): (B,)."""
+        return self.head.loss(self.features(obs), self.normalize_action(actions))
+
+    def squared_error(self, obs: Tensor, actions: Tensor) -> Tensor:
+        """Mean over action dims of (mode - expert)^2 in normalized units: (B,)."""
+        mode = self.head.mode(self.features(obs))
+        return ((mode - self.normalize_action(actions)) ** 2).mean(dim=-1)
+
+    @torch.no_grad()
+    def act(self, obs: Tensor, deterministic: bool = True) -> Tensor:
+        """Actions in env units for raw observations: (B, obs_dim) -> (B, act_dim)."""
+        features = self.features(obs)
+        normalized = self.head.mode(features) if deterministic else self.head.sample(features)
+        return self.denormalize_action(normalized)

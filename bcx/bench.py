@@ -26,7 +26,14 @@ from bcx.data.datamodule import DemoDataModule
 from bcx.data.demos import Demonstrations
 from bcx.io import atomic_write_json
 from bcx.module import BCModule
-from bcx.train import CONF_DIR, build_expert, build_policy, build_trainer, make_envs
+from bcx.train import (
+    CONF_DIR,
+    build_expert,
+    build_head,
+    build_policy,
+    build_trainer,
+    make_envs,
+)
 
 
 def config(*overrides: str) -> DictConfig:
@@ -57,10 +64,12 @@ class StepTimer(pl.Callback):
         self.end = time.perf_counter()
 
 
-def raw_train_steps_per_s(cfg: DictConfig, env: gym.Env, demos: Demonstrations, steps: int, warmup: int) -> float:
+def raw_train_steps_per_s(
+    cfg: DictConfig, env: gym.Env, demos: Demonstrations, steps: int, warmup: int
+) -> float:
     """A plain PyTorch loop: index random rows, NLL, backward, Adam step."""
     torch.manual_seed(0)
-    policy = build_policy(cfg, env, demos)
+    policy = build_policy(cfg, env, demos, build_head(cfg, env))
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.optim.lr)
     obs, actions = torch.as_tensor(demos.obs), torch.as_tensor(demos.actions)
     for step in range(warmup + steps):
@@ -74,13 +83,17 @@ def raw_train_steps_per_s(cfg: DictConfig, env: gym.Env, demos: Demonstrations, 
     return steps / (time.perf_counter() - start)
 
 
-def bcx_train_steps_per_s(cfg: DictConfig, env: gym.Env, demos: Demonstrations, steps: int, warmup: int) -> float:
+def bcx_train_steps_per_s(
+    cfg: DictConfig, env: gym.Env, demos: Demonstrations, steps: int, warmup: int
+) -> float:
     """The app's own training path, without rollouts (those are measured in (b))."""
     torch.manual_seed(0)
-    module = BCModule(build_policy(cfg, env, demos), **cfg.optim)
+    module = BCModule(build_policy(cfg, env, demos, build_head(cfg, env)), **cfg.optim)
     timer = StepTimer(warmup)
     trainer = build_trainer(cfg, timer)
-    trainer.fit(module, datamodule=DemoDataModule(demos, demos, batch_size=cfg.data.batch_size, seed=0))
+    trainer.fit(
+        module, datamodule=DemoDataModule(demos, demos, batch_size=cfg.data.batch_size, seed=0)
+    )
     return steps / (timer.end - timer.start)
 
 
@@ -90,7 +103,7 @@ def rollout_env_steps_per_s(cfg: DictConfig, episodes: int) -> tuple[float, floa
     expert = build_expert(cfg, envs[0])
     demos = synthetic_demos(1000, *envs[0].observation_space.shape, *envs[0].action_space.shape)
     torch.manual_seed(0)
-    module = BCModule(build_policy(cfg, envs[0], demos), **cfg.optim)
+    module = BCModule(build_policy(cfg, envs[0], demos, build_head(cfg, envs[0])), **cfg.optim)
     seeds = [cfg.rollout.seed + i for i in range(episodes)]
     shift = ShiftCallback(
         envs=envs, expert=expert, seeds=seeds, every_n_steps=1, held_out=demos, expert_labels=0
@@ -155,11 +168,15 @@ def main() -> None:
     }
     path = Path("outputs/bench/latest.json")
     atomic_write_json(path, results)
-    print(f"train_vs_raw   {results['train_vs_raw']:.2f}  (target >= 0.85; "
-          f"bcx {max(ours):.0f} vs raw {max(raw):.0f} steps/s)")
-    print(f"rollout_vs_raw {results['rollout_vs_raw']:.2f}  (target >= 0.80; callback "
-          f"{results['rollout_env_steps_per_s']['callback']:.0f} vs raw "
-          f"{results['rollout_env_steps_per_s']['raw']:.0f} env-steps/s)")
+    print(
+        f"train_vs_raw   {results['train_vs_raw']:.2f}  (target >= 0.85; "
+        f"bcx {max(ours):.0f} vs raw {max(raw):.0f} steps/s)"
+    )
+    print(
+        f"rollout_vs_raw {results['rollout_vs_raw']:.2f}  (target >= 0.80; callback "
+        f"{results['rollout_env_steps_per_s']['callback']:.0f} vs raw "
+        f"{results['rollout_env_steps_per_s']['raw']:.0f} env-steps/s)"
+    )
     print(f"written to {path}")
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 import gymnasium as gym
 import numpy as np
 
-from bcx.types import Trajectory
+from bcx.types import OUTCOMES, Trajectory
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]
 """Batched policy: obs (B, obs_dim) -> actions (B, act_dim) in env units."""
@@ -30,7 +30,7 @@ def _run_wave(policy: PolicyFn, envs: Sequence[gym.Env], seeds: Sequence[int]) -
     """Run one episode in each env in lock-step until every one has ended."""
     obs = [env.reset(seed=int(seed))[0] for env, seed in zip(envs, seeds, strict=True)]
     steps: list[list[tuple[np.ndarray, np.ndarray, float]]] = [[] for _ in envs]
-    success: list[bool | None] = [None] * len(envs)
+    outcomes: list[dict[str, bool]] = [{} for _ in envs]
     running = list(range(len(envs)))
     while running:
         actions = policy(np.stack([obs[i] for i in running]))
@@ -38,21 +38,23 @@ def _run_wave(policy: PolicyFn, envs: Sequence[gym.Env], seeds: Sequence[int]) -
         for i, action in zip(running, actions, strict=True):
             next_obs, reward, terminated, truncated, info = envs[i].step(action)
             steps[i].append((obs[i], action, float(reward)))
-            success[i] = info.get("success", success[i])
+            outcomes[i] = {k: bool(info[k]) for k in OUTCOMES if k in info}
             obs[i] = next_obs
             if not (terminated or truncated):
                 still_running.append(i)
         running = still_running
-    return [_to_trajectory(s, ok) for s, ok in zip(steps, success, strict=True)]
+    return [_to_trajectory(s, o) for s, o in zip(steps, outcomes, strict=True)]
 
 
-def _to_trajectory(steps: list[tuple[np.ndarray, np.ndarray, float]], success) -> Trajectory:
+def _to_trajectory(
+    steps: list[tuple[np.ndarray, np.ndarray, float]], outcomes: dict[str, bool]
+) -> Trajectory:
     obs, actions, rewards = zip(*steps, strict=True)
     return Trajectory(
         obs=np.asarray(obs, dtype=np.float32),
         actions=np.asarray(actions, dtype=np.float32),
         rewards=np.asarray(rewards, dtype=np.float64),
-        success=None if success is None else bool(success),
+        outcomes=outcomes,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from bcx.data.datamodule import DemoDataModule
 from bcx.data.demos import Demonstrations, collect
 from bcx.errors import BCXError
 from bcx.experts.base import Expert, check_matches_env
+from bcx.heads import PolicyHead
 from bcx.module import BCModule
 from bcx.policy import Policy
 from bcx.summary import print_table, write_metrics
@@ -40,14 +42,15 @@ def run(cfg: DictConfig) -> dict[str, float]:
     """One experiment; returns the final metrics (also written to ``<run_dir>/metrics.json``)."""
     validate(cfg)
     started = time.perf_counter()
-    envs = make_envs(cfg.env, max(cfg.rollout.num_envs, 1))
+    envs = make_envs(cfg.env, cfg.rollout.num_envs)
+    head = build_head(cfg, envs[0])
     expert = build_expert(cfg, envs[0])
     demos = load_demonstrations(cfg, expert, envs)
     train, val = instantiate(cfg.mitigation).training_data(demos).split(cfg.data.val_episodes)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    module = BCModule(build_policy(cfg, envs[0], train), **cfg.optim)
+    module = BCModule(build_policy(cfg, envs[0], train, head), **cfg.optim)
     shift = ShiftCallback(
-        envs=envs[: min(cfg.rollout.num_envs, cfg.rollout.episodes)],
+        envs=envs[: cfg.rollout.episodes],
         expert=expert,
         seeds=[cfg.rollout.seed + i for i in range(cfg.rollout.episodes)],
         every_n_steps=cfg.rollout.every_n_steps,
@@ -56,12 +59,18 @@ def run(cfg: DictConfig) -> dict[str, float]:
         deterministic=cfg.rollout.deterministic,
     )
     trainer = build_trainer(cfg, shift)
-    trainer.fit(module, datamodule=DemoDataModule(
-        train, val, batch_size=cfg.data.batch_size, seed=cfg.seed
-    ))
+    data = DemoDataModule(train, val, batch_size=cfg.data.batch_size, seed=cfg.seed)
+    fit_started = time.perf_counter()
+    trainer.fit(module, datamodule=data)
+    fit_seconds = time.perf_counter() - fit_started
     metrics = final_metrics(trainer, shift)
     close_loggers(trainer, metrics)
-    run_info = {"wall_time_s": time.perf_counter() - started, "steps": trainer.global_step}
+    run_info = {
+        "steps": trainer.global_step,
+        "wall_time_s": time.perf_counter() - started,
+        "train_time_s": fit_seconds - shift.seconds,
+        "rollout_time_s": shift.seconds,
+    }
     if trainer.is_global_zero:
         config = OmegaConf.to_container(cfg, resolve=True)
         path = write_metrics(cfg.run_dir, metrics, run=run_info, config=config)
@@ -96,18 +105,34 @@ def load_demonstrations(cfg: DictConfig, expert: Expert, envs: list[gym.Env]) ->
     stem = f"{cfg.env.id.replace('/', '_')}-{len(seeds)}ep"
     path = store.cache_path(cfg.data.cache_dir, key, stem)
     demos, reused = store.load_or_create(path, lambda: collect(expert, envs, seeds))
-    log.info("%s %d expert episodes (%d pairs): %s", "reused" if reused else "collected",
-             demos.num_episodes, len(demos), path)
+    log.info(
+        "%s %d expert episodes (%d pairs): %s",
+        "reused" if reused else "collected",
+        demos.num_episodes,
+        len(demos),
+        path,
+    )
     return demos
 
 
-def build_policy(cfg: DictConfig, env: gym.Env, train: Demonstrations) -> Policy:
-    """Trunk + head sized by the env, observation statistics from the training data."""
+def build_head(cfg: DictConfig, env: gym.Env) -> Callable[..., PolicyHead]:
+    """The configured head factory, checked against the env before any work is done."""
     space = env.action_space
     if not isinstance(space, gym.spaces.Box):
         raise BCXError(
-            f"policy heads need a continuous (Box) action space; env {cfg.env.id} has {space}."
+            f"policy={cfg.policy._target_.split('.')[-2]} needs a continuous (Box) action space; "
+            f"env {cfg.env.id} has {space}."
         )
+    head = instantiate(cfg.policy)
+    head(in_features=1, action_dim=space.shape[0])  # a bad head parameter raises here, early
+    return head
+
+
+def build_policy(
+    cfg: DictConfig, env: gym.Env, train: Demonstrations, head: Callable[..., PolicyHead]
+) -> Policy:
+    """Trunk + head sized by the env, observation statistics from the training data."""
+    space = env.action_space
     return Policy(
         obs_mean=train.obs.mean(axis=0),
         obs_std=train.obs.std(axis=0),
@@ -116,7 +141,7 @@ def build_policy(cfg: DictConfig, env: gym.Env, train: Demonstrations) -> Policy
         hidden=list(cfg.model.hidden),
         activation=cfg.model.activation,
         obs_std_min=cfg.model.obs_std_min,
-        head=instantiate(cfg.policy),
+        head=head,
     )
 
 

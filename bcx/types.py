@@ -6,16 +6,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+OUTCOMES = ("success", "collision")
+"""Episode-level info flags an env may report; each becomes a ``rollout/<flag>`` rate."""
+
 
 @dataclass(frozen=True)
 class Trajectory:
     """One episode. obs (T, obs_dim): the states acted in; actions (T, act_dim): what was
-    executed there; rewards (T,). success is None where the env does not define it."""
+    executed there; rewards (T,). outcomes: the env's final boolean ``info`` flags among
+    ``OUTCOMES`` (e.g. success, collision), only those the env reports."""
 
     obs: np.ndarray
     actions: np.ndarray
     rewards: np.ndarray
-    success: bool | None
+    outcomes: dict[str, bool]
 
     @property
     def episode_return(self) -> float:

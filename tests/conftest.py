@@ -43,7 +43,11 @@ def make_cfg(tmp_path: Path, cache_dir: Path) -> Callable[..., DictConfig]:
         with initialize_config_dir(CONF_DIR, version_base="1.3"):
             return compose(
                 "train",
-                overrides=[f"run_dir={tmp_path / 'run'}", f"data.cache_dir={cache_dir}", *overrides],
+                overrides=[
+                    f"run_dir={tmp_path / 'run'}",
+                    f"data.cache_dir={cache_dir}",
+                    *overrides,
+                ],
             )
 
     return _make

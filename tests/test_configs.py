@@ -58,7 +58,9 @@ def test_every_policy_head_builds(make_cfg, policy_name):
 
 @pytest.mark.parametrize("mitigation_name", options("mitigation"))
 def test_every_mitigation_builds(make_cfg, mitigation_name):
-    assert hasattr(instantiate(make_cfg(f"mitigation={mitigation_name}").mitigation), "training_data")
+    assert hasattr(
+        instantiate(make_cfg(f"mitigation={mitigation_name}").mitigation), "training_data"
+    )
 
 
 @pytest.mark.parametrize("trainer_name", options("trainer"))

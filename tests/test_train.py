@@ -13,7 +13,10 @@ from tests.conftest import TINY
 
 def test_bc_on_inverted_pendulum_beats_random_by_a_wide_margin(make_cfg):
     cfg = make_cfg(
-        "env=inverted_pendulum", "data.episodes=6", "trainer.max_steps=400", "rollout.episodes=4",
+        "env=inverted_pendulum",
+        "data.episodes=6",
+        "trainer.max_steps=400",
+        "rollout.episodes=4",
         *TINY,
     )
     metrics = run(cfg)

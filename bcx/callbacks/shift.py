@@ -8,6 +8,7 @@ states (dataset). Their difference is the distribution-shift gap.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import gymnasium as gym
@@ -19,7 +20,7 @@ from bcx.data.demos import Demonstrations
 from bcx.experts.base import Expert
 from bcx.module import BCModule
 from bcx.rollout import random_policy, rollout
-from bcx.types import Trajectory
+from bcx.types import OUTCOMES, Trajectory
 
 
 class ShiftCallback(pl.Callback):
@@ -42,13 +43,16 @@ class ShiftCallback(pl.Callback):
         self.expert_labels = expert_labels
         self.deterministic = deterministic
         self.latest: dict[str, float] = {}
+        self.seconds = 0.0  # wall time spent measuring, so reports can split it from training
         self._baselines: dict[str, float] | None = None
 
     def baselines(self) -> dict[str, float]:
         """Expert and uniform-random returns on the evaluation seeds, computed once."""
         if self._baselines is None:
             expert_runs = rollout(self.expert, self.envs, self.seeds)
-            random_runs = rollout(random_policy(self.envs[0].action_space, 0), self.envs, self.seeds)
+            random_runs = rollout(
+                random_policy(self.envs[0].action_space, 0), self.envs, self.seeds
+            )
             self._baselines = {
                 "expert/return": _mean_return(expert_runs),
                 "random/return": _mean_return(random_runs),
@@ -58,7 +62,9 @@ class ShiftCallback(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: BCModule, *args) -> None:
         step = trainer.global_step
         if step % self.every_n_steps == 0 or step >= trainer.max_steps:
+            started = time.perf_counter()
             self.latest = self.measure(pl_module)
+            self.seconds += time.perf_counter() - started
             # Straight to the loggers so every measurement is kept whatever log_every_n_steps is;
             # pl_module.log(logger=False) also makes them visible to checkpoint monitors/sweepers.
             for logger in trainer.loggers:
@@ -114,8 +120,9 @@ class ShiftCallback(pl.Callback):
             else float("nan"),
             **base,
         }
-        if all(t.success is not None for t in runs):
-            metrics["rollout/success"] = float(np.mean([t.success for t in runs]))
+        for outcome in OUTCOMES:
+            if all(outcome in t.outcomes for t in runs):
+                metrics[f"rollout/{outcome}"] = float(np.mean([t.outcomes[outcome] for t in runs]))
         return metrics
 
 

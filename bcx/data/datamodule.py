@@ -63,7 +63,9 @@ class DemoDataModule(pl.LightningDataModule):
 
     def _tensors(self, demos: Demonstrations) -> tuple[Tensor, Tensor]:
         device = self._device()
-        return torch.as_tensor(demos.obs, device=device), torch.as_tensor(demos.actions, device=device)
+        return torch.as_tensor(demos.obs, device=device), torch.as_tensor(
+            demos.actions, device=device
+        )
 
     def train_dataloader(self) -> RandomBatches:
         rank = self.trainer.global_rank if self.trainer else 0

@@ -23,7 +23,7 @@ class Expert(ABC):
 
     @abstractmethod
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        """Label states: obs (B, obs_dim) float -> actions (B, act_dim) float64 inside the bounds."""
+        """Label states: obs (B, obs_dim) -> actions (B, act_dim), float, inside the bounds."""
 
 
 def require_shapes(name: str, env: gym.Env, obs_shape: tuple[int, ...], act_shape: tuple[int, ...]):
@@ -47,5 +47,6 @@ def check_matches_env(expert: Expert, env: gym.Env, name: str) -> None:
         raise BCXError(
             f"expert '{name}' acts within [{expert.action_space.low}, "
             f"{expert.action_space.high}] but the env's action bounds are "
-            f"[{env.action_space.low}, {env.action_space.high}]; choose an expert built for this env."
+            f"[{env.action_space.low}, {env.action_space.high}]; choose an expert built for "
+            "this env."
         )

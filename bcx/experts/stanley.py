@@ -6,9 +6,10 @@ the steering angle is
     delta = k_ff atan(L_v kappa_0) - k_psi psi - atan(k e / (k_soft + v)),   e = d + L sin(psi)
 
 with e the cross-track error of the front axle, kappa_0 the nearest curvature preview and
-L_v = L (1 + (v / v_ch)^2) the speed-dependent steering length of the env's understeering car. On a
-straight road, linearised, the closed loop has poles -v / L and -k, so any k > 0 is stable and the
-feed-forward makes (d, psi) = 0 an equilibrium on a curve of constant curvature.
+L_v = L (1 + (v / v_ch)^2) the speed-dependent steering length of the env's understeering car.
+Linearised on a straight road the closed loop is s^2 + (v + k L) / L_v s + k v / L_v (poles -v / L
+and -k for a neutral-steer car), stable for any k > 0; the feed-forward makes (d, psi) = 0 an
+equilibrium on a curve of constant curvature. Every term is bounded, so any state gets a label.
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
+from bcx.envs.lane import DEFAULT_PREVIEW, N_STATE_OBS, LaneEnv
 from bcx.errors import BCXError
-from bcx.envs.lane import N_STATE_OBS, LaneEnv
 from bcx.experts.base import Expert, require_shapes
-
-DEFAULT_PREVIEW = LaneEnv.__init__.__kwdefaults__["preview"]
 
 
 class StanleyExpert(Expert):
@@ -39,6 +38,7 @@ class StanleyExpert(Expert):
         speed; heading_gain: k_psi on the heading error; feedforward_gain: k_ff on the curvature
         feed-forward steering."""
         lane = env.unwrapped
+        # The shape check comes first so that a wrong env gets the standard message.
         preview = lane.preview if isinstance(lane, LaneEnv) else DEFAULT_PREVIEW
         require_shapes("stanley", env, (N_STATE_OBS + len(preview),), (1,))
         if not isinstance(lane, LaneEnv):

@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 import torch
 from torch import Tensor, nn
 
+from bcx.errors import BCXError
+
 
 class PolicyHead(nn.Module, ABC):
     """Output distribution of a policy. Shapes: features (B, F), actions (B, A) in [-1, 1]."""
@@ -44,3 +46,9 @@ class PolicyHead(nn.Module, ABC):
 def clamp_to_bounds(actions: Tensor) -> Tensor:
     """Keep actions inside the normalized action box [-1, 1]."""
     return torch.clamp(actions, -1.0, 1.0)
+
+
+def require_count(key: str, value: object, minimum: int) -> None:
+    """Raise a BCXError naming ``policy.<key>`` unless value is an integer >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise BCXError(f"policy.{key} must be an integer >= {minimum} (got {value!r}).")

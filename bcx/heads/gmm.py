@@ -1,0 +1,71 @@
+"""Mixture of K diagonal Gaussians: a multimodal head with an exact density."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
+
+from bcx.errors import BCXError
+from bcx.heads.base import PolicyHead, clamp_to_bounds, require_count
+
+
+class GmmHead(PolicyHead):
+    """sum_k w_k(s) N(mu_k(s), diag(sigma_k(s)^2)), log sigma in [min_log_std, max_log_std]."""
+
+    def __init__(
+        self,
+        *,
+        in_features: int,
+        action_dim: int,
+        components: int = 5,
+        min_log_std: float = -5.0,
+        max_log_std: float = 2.0,
+    ) -> None:
+        super().__init__(in_features=in_features, action_dim=action_dim)
+        require_count("components", components, 1)
+        if not min_log_std < max_log_std:
+            raise BCXError(
+                f"policy.min_log_std must be smaller than policy.max_log_std "
+                f"(got {min_log_std!r} and {max_log_std!r})."
+            )
+        self.components = components
+        self.min_log_std, self.max_log_std = min_log_std, max_log_std
+        # One layer for logits, means and log sigmas: a single matmul per step keeps the
+        # training cost close to the Gaussian head's.
+        self.out = nn.Linear(in_features, components * (1 + 2 * action_dim))
+        with torch.no_grad():
+            # Spread the components' initial means over the action box, so they start apart
+            # instead of on top of each other and each can claim a different mode.
+            means = self.out.bias[components : components * (1 + action_dim)]
+            means.copy_(torch.rand(means.shape) * 2 - 1)
+
+    def mixture_params(self, features: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Mixture logits (B, K), component means (B, K, A) and stds (B, K, A) for (B, F)."""
+        k, a = self.components, self.action_dim
+        logits, means, raw_log_std = self.out(features).split([k, k * a, k * a], dim=-1)
+        # Sigmoid squash as in GaussianHead: bounded log sigma with a gradient everywhere.
+        span = self.max_log_std - self.min_log_std
+        std = torch.exp(self.min_log_std + span * torch.sigmoid(raw_log_std))
+        return logits, means.unflatten(-1, (k, a)), std.unflatten(-1, (k, a))
+
+    def distribution(self, features: Tensor) -> MixtureSameFamily:
+        """The action distribution for features (B, F): batch (B,), event (A,)."""
+        logits, means, std = self.mixture_params(features)
+        return MixtureSameFamily(
+            Categorical(logits=logits, validate_args=False),
+            Independent(Normal(means, std, validate_args=False), 1, validate_args=False),
+            validate_args=False,
+        )
+
+    def log_prob(self, features: Tensor, actions: Tensor) -> Tensor:
+        return self.distribution(features).log_prob(actions)
+
+    def sample(self, features: Tensor) -> Tensor:
+        return clamp_to_bounds(self.distribution(features).sample())
+
+    def mode(self, features: Tensor) -> Tensor:
+        """Mean of the most probable component (B, A): one mode, never an average of modes."""
+        logits, means, _ = self.mixture_params(features)
+        best = logits.argmax(dim=-1)[:, None, None].expand(-1, 1, self.action_dim)  # (B, 1, A)
+        return clamp_to_bounds(means.gather(1, best).squeeze(1))

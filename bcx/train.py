@@ -17,6 +17,8 @@ import gymnasium as gym
 import hydra
 import numpy as np
 import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
@@ -29,6 +31,7 @@ from bcx.data.datamodule import DemoDataModule
 from bcx.data.demos import Demonstrations, collect
 from bcx.errors import BCXError
 from bcx.experts.base import Expert, check_matches_env
+from bcx.figures import action_samples
 from bcx.heads import PolicyHead
 from bcx.module import BCModule
 from bcx.policy import Policy
@@ -49,33 +52,22 @@ def run(cfg: DictConfig) -> dict[str, float]:
     train, val = instantiate(cfg.mitigation).training_data(demos).split(cfg.data.val_episodes)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = BCModule(build_policy(cfg, envs[0], train, head), **cfg.optim)
-    shift = ShiftCallback(
-        envs=envs[: cfg.rollout.episodes],
-        expert=expert,
-        seeds=[cfg.rollout.seed + i for i in range(cfg.rollout.episodes)],
-        every_n_steps=cfg.rollout.every_n_steps,
-        held_out=val,
-        expert_labels=len(demos),
-        deterministic=cfg.rollout.deterministic,
-    )
+    shift = build_shift_callback(cfg, envs, expert, val, expert_labels=len(demos))
     trainer = build_trainer(cfg, shift)
-    data = DemoDataModule(train, val, batch_size=cfg.data.batch_size, seed=cfg.seed)
     fit_started = time.perf_counter()
+    data = DemoDataModule(train, val, batch_size=cfg.data.batch_size, seed=cfg.seed)
     trainer.fit(module, datamodule=data)
     fit_seconds = time.perf_counter() - fit_started
     metrics = final_metrics(trainer, shift)
     close_loggers(trainer, metrics)
-    run_info = {
-        "steps": trainer.global_step,
-        "wall_time_s": time.perf_counter() - started,
-        "train_time_s": fit_seconds - shift.seconds,
-        "rollout_time_s": shift.seconds,
-    }
     if trainer.is_global_zero:
-        config = OmegaConf.to_container(cfg, resolve=True)
-        path = write_metrics(cfg.run_dir, metrics, run=run_info, config=config)
-        print_table(metrics, title=f"bcx: {cfg.env.id}, {cfg.data.episodes} expert episodes")
-        log.info("metrics written to %s", path)
+        timing = {
+            "steps": trainer.global_step,
+            "wall_time_s": time.perf_counter() - started,
+            "train_time_s": fit_seconds - shift.seconds,
+            "rollout_time_s": shift.seconds,
+        }
+        save_results(cfg, metrics, timing, module.policy, val)
     return metrics
 
 
@@ -145,6 +137,21 @@ def build_policy(
     )
 
 
+def build_shift_callback(
+    cfg: DictConfig, envs: list[gym.Env], expert: Expert, val: Demonstrations, expert_labels: int
+) -> ShiftCallback:
+    """The rollout measurement on evaluation seeds rollout.seed + i."""
+    return ShiftCallback(
+        envs=envs[: cfg.rollout.episodes],
+        expert=expert,
+        seeds=[cfg.rollout.seed + i for i in range(cfg.rollout.episodes)],
+        every_n_steps=cfg.rollout.every_n_steps,
+        held_out=val,
+        expert_labels=expert_labels,
+        deterministic=cfg.rollout.deterministic,
+    )
+
+
 def build_trainer(cfg: DictConfig, *callbacks: pl.Callback) -> pl.Trainer:
     """The configured Lightning Trainer plus the fixed parts bcx's data design relies on."""
     checkpoint = ModelCheckpoint(
@@ -170,6 +177,24 @@ def progress_bar(cfg: DictConfig) -> list[RichProgressBar]:
     return [RichProgressBar()] if cfg.trainer.enable_progress_bar else []
 
 
+def save_results(
+    cfg: DictConfig,
+    metrics: dict[str, float],
+    timing: dict[str, float],
+    policy: Policy,
+    val: Demonstrations,
+) -> None:
+    """metrics.json (+ the optional figure) in the run directory, and the terminal table."""
+    run_dir = Path(cfg.run_dir)
+    if cfg.figure.action_samples:
+        choice = cfg.policy._target_.split(".")[-2]
+        action_samples(policy, val, run_dir / "action_samples.png", title=choice)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    path = write_metrics(run_dir, metrics, run=timing, config=config)
+    print_table(metrics, title=f"bcx: {cfg.env.id}, {cfg.data.episodes} expert episodes")
+    log.info("metrics written to %s", path)
+
+
 def close_loggers(trainer: pl.Trainer, metrics: dict[str, float]) -> None:
     """Give wandb the run's final metrics as its summary and end its run cleanly."""
     for logger in trainer.loggers:
@@ -190,6 +215,8 @@ def main(cfg: DictConfig) -> dict[str, float]:
         return run(cfg)
     except BCXError as error:
         print(f"bcx: error: {error}", file=sys.stderr)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # Hydra marks this job failed and still runs the sweep's other jobs
         sys.exit(2)
 
 

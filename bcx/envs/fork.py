@@ -75,8 +75,8 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
         obstacle_radius: float = 0.3,
         body_radius: float = 0.05,
         start_offset: float = 0.01,
-        max_speed: float = 1.0,
-        response_time: float = 0.2,
+        max_accel: float = 2.0,
+        damping: float = 0.25,
         goal_bonus: float = 1.0,
         collision_penalty: float = 1.0,
         timestep: float = 0.01,
@@ -104,7 +104,8 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
         self.obstacle = np.array([0.0, obstacle_y])
         self.goal_radius, self.obstacle_radius = float(goal_radius), float(obstacle_radius)
         self.body_radius, self.start_offset = float(body_radius), float(start_offset)
-        self.max_speed, self.response_time = float(max_speed), float(response_time)
+        self.max_accel, self.damping = float(max_accel), float(damping)
+        self.max_speed = self.max_accel / self.damping
         self.goal_bonus, self.collision_penalty = float(goal_bonus), float(collision_penalty)
         self.frame_skip = int(frame_skip)
         self.model = mujoco.MjModel.from_xml_string(self._xml(timestep))
@@ -117,8 +118,7 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
 
     def _xml(self, timestep: float) -> str:
-        """The MJCF model; mass = 1 kg, so damping = 1 / response_time and gear = damping * v."""
-        damping = 1.0 / self.response_time
+        """The MJCF model; with mass = 1 kg, force is acceleration."""
         return _XML.format(
             timestep=timestep,
             obstacle_radius=self.obstacle_radius,
@@ -127,8 +127,8 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
             goal_y=self.goal[1],
             body_radius=self.body_radius,
             mass=1.0,
-            damping=damping,
-            gear=damping * self.max_speed,
+            damping=self.damping,
+            gear=self.max_accel,
         )
 
     def reset(

@@ -14,9 +14,11 @@ steady-state understeer of a real car: the steering a curve needs grows with spe
 must learn how speed and curvature combine. The curvature kappa(s) is a sum of a few sinusoids
 whose wavelengths, phases and weights come from the reset seed, so every seed is a new road.
 
-The defaults are tuned for the BC demo: the expert keeps |d| below ~0.1 m on a road 3 m wide, so
-its demonstrations never show a recovery, and a policy cloned from a couple of episodes drifts off
-the road while one cloned from tens of episodes (or from noise-widened data) stays on it.
+The defaults are tuned for the BC demo: the expert keeps |d| below 0.1 m where the road allows
+1 m, so its demonstrations never show a recovery; a policy cloned from a couple of episodes (two
+speeds, two roads) drifts off the road, one cloned from tens of episodes or from noise-widened
+data stays on it. Tight curves (radius >= 12.5 m) and strong understeer make the steering a curve
+needs depend on speed and curvature together, which a couple of episodes cannot pin down.
 """
 
 from __future__ import annotations
@@ -54,10 +56,10 @@ class LaneEnv(gym.Env[np.ndarray, np.ndarray]):
     def __init__(
         self,
         *,
-        road_width: float = 3.0,
+        road_width: float = 2.0,
         speed_range: tuple[float, float] = (6.0, 14.0),
         preview: tuple[float, ...] = DEFAULT_PREVIEW,
-        max_curvature: float = 0.06,
+        max_curvature: float = 0.08,
         wavelength_range: tuple[float, float] = (30.0, 120.0),
         n_waves: int = 3,
         disturbance: float = 0.005,
@@ -65,13 +67,14 @@ class LaneEnv(gym.Env[np.ndarray, np.ndarray]):
         start_offset: float = 0.05,
         start_heading: float = 0.01,
         wheelbase: float = 2.5,
-        characteristic_speed: float = 20.0,
-        max_steer: float = 0.5,
+        characteristic_speed: float = 12.0,
+        max_steer: float = 0.6,
         dt: float = 0.05,
     ) -> None:
         """Road and car parameters.
 
-        road_width: m, the car leaves the road when |d| > road_width / 2.
+        road_width: m, the band the car's reference point must stay in: |d| > road_width / 2
+            ends the episode (2 m: a 3.8 m lane less a 1.8 m wide car).
         speed_range: m/s, the per-episode speed is uniform in it.
         preview: m, look-ahead distances of the curvature preview in the observation.
         max_curvature: 1/m, bound on |kappa|; wavelength_range: m, of the n_waves sinusoids.

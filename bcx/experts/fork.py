@@ -36,7 +36,7 @@ class ForkExpert(Expert):
         env: gym.Env,
         speed: float = 0.8,
         margin: float = 0.1,
-        velocity_gain: float = 2.0,
+        velocity_gain: float = 4.0,
         outward_gain: float = 5.0,
         swerve_distance: float = 0.3,
     ) -> None:
@@ -53,7 +53,7 @@ class ForkExpert(Expert):
             )
         self.goal, self.obstacle = fork.goal.copy(), fork.obstacle.copy()
         self.safe_radius = fork.obstacle_radius + fork.body_radius + float(margin)
-        self.max_speed = fork.max_speed
+        self.damping, self.max_accel = fork.damping, fork.max_accel
         self.speed, self.velocity_gain = float(speed), float(velocity_gain)
         self.outward_gain = float(outward_gain)
         self.swerve_distance = float(swerve_distance)
@@ -65,7 +65,8 @@ class ForkExpert(Expert):
         obs = np.asarray(obs, dtype=np.float64)
         position, velocity = obs[:, :2], obs[:, 2:]
         target = self.speed * self.heading(position)
-        action = target / self.max_speed + self.velocity_gain * (target - velocity)
+        accel = self.damping * target + self.velocity_gain * (target - velocity)
+        action = accel / self.max_accel
         return np.clip(action, -1.0, 1.0)
 
     def heading(self, position: np.ndarray) -> np.ndarray:

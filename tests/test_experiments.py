@@ -1,0 +1,33 @@
+"""Every experiment config runs end to end (shrunk to a smoke test) and writes its table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bcx.train import CONF_DIR
+from tests.conftest import run_cli
+
+EXPERIMENTS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
+SHRINK = [
+    "data.episodes=3",
+    "data.val_episodes=1",
+    "trainer.max_steps=20",
+    "trainer.val_check_interval=20",
+    "rollout.episodes=2",
+    "rollout.every_n_steps=20",
+    "trainer.enable_progress_bar=false",
+    "hydra.sweeper.params.seed=0",  # one seed per configuration
+]
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_smoke_runs_and_reports(tmp_path, name):
+    result = run_cli(f"experiment={name}", *SHRINK, "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = (tmp_path / "sweep" / "summary.md").read_text()
+    assert "Failed runs" not in summary
+    jobs = list((tmp_path / "sweep").glob("*/metrics.json"))
+    assert len(jobs) >= 2
+    assert summary.count("\n| ") == 1 + len(jobs)  # header + one row per configuration

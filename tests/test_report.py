@@ -1,0 +1,51 @@
+"""Sweep tables: runs grouped by a swept key, mean and std over seeds, failures listed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bcx.report import SweepReport, load_runs, summarize, to_markdown
+
+
+def fake_run(root: Path, num: int, policy: str | None, success: float | None) -> None:
+    job = root / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "config.yaml").write_text("{}\n")
+    if success is not None:
+        config = {"policy": {"_target_": f"bcx.heads.{policy}.Head"}, "seed": num}
+        metrics = {"rollout/success": success}
+        run = {"train_time_s": 2.0 * num}
+        (job / "metrics.json").write_text(
+            json.dumps({"metrics": metrics, "run": run, "config": config})
+        )
+
+
+def test_runs_are_grouped_by_choice_and_failures_are_kept(tmp_path):
+    fake_run(tmp_path, 0, "gmm", 1.0)
+    fake_run(tmp_path, 1, "gmm", 0.8)
+    fake_run(tmp_path, 2, "gaussian", 0.2)
+    fake_run(tmp_path, 3, "gaussian", None)  # a job that died before writing metrics.json
+    runs, failed = load_runs(tmp_path)
+    assert failed == [tmp_path / "3"]
+    rows = summarize(runs, ["policy"], ["rollout/success", "run.train_time_s"])
+    by_policy = {row["policy"]: row for row in rows}
+    assert by_policy["gmm"]["runs"] == 2
+    assert by_policy["gmm"]["rollout/success"] == pytest.approx((0.9, 0.1))
+    assert by_policy["gaussian"]["rollout/success"] == pytest.approx((0.2, 0.0))
+    assert by_policy["gmm"]["run.train_time_s"] == pytest.approx((1.0, 1.0))
+    assert "| gmm | 2 | 0.9 ± 0.1 |" in to_markdown(rows, ["policy"], ["rollout/success"])
+
+
+def test_sweep_report_writes_summary_files(tmp_path):
+    from omegaconf import OmegaConf
+
+    fake_run(tmp_path, 0, "gmm", 1.0)
+    fake_run(tmp_path, 1, "gaussian", None)
+    report = SweepReport(group_by=["policy"], columns=["rollout/success"], title="t")
+    report.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| gmm | 1 |" in summary and "Failed runs" in summary and "1" in summary
+    assert (tmp_path / "summary.csv").read_text().startswith("policy,runs,rollout/success mean")

@@ -26,7 +26,9 @@ TINY = [
     "checkpoint.every_n_steps=100",
 ]
 
-torch.set_num_threads(2)
+# One thread: tiny models gain little from two, and on a loaded machine a second OpenMP thread
+# that waits for a busy core can slow a run tenfold.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +57,7 @@ def make_cfg(tmp_path: Path, cache_dir: Path) -> Callable[..., DictConfig]:
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """``python -m bcx <args>`` in a subprocess, as a user would run it."""
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "WANDB_MODE": "offline"}
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, "-m", "bcx", *args],
         cwd=cwd,

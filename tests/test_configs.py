@@ -21,8 +21,22 @@ def options(group: str) -> list[str]:
 
 
 def test_groups_have_the_documented_options():
-    assert options("env") == ["inverted_double_pendulum", "inverted_pendulum", "lane", "reacher"]
-    assert options("policy") == ["gaussian", "gaussian_fixed"]
+    assert options("env") == [
+        "fork",
+        "inverted_double_pendulum",
+        "inverted_pendulum",
+        "lane",
+        "reacher",
+    ]
+    assert options("policy") == [
+        "diffusion",
+        "discrete",
+        "flow",
+        "gaussian",
+        "gaussian_fixed",
+        "gmm",
+    ]
+    assert options("experiment") == ["heads_multimodal"]
     assert options("mitigation") == ["none"]
     assert options("trainer") == ["cpu", "ddp", "gpu"]
     assert options("logger") == ["csv", "none", "tensorboard", "wandb"]

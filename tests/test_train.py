@@ -27,15 +27,26 @@ def test_bc_on_inverted_pendulum_beats_random_by_a_wide_margin(make_cfg):
 
 
 def test_few_lane_demos_drift_off_the_road(make_cfg):
-    """Trained on 2 narrow expert episodes, the learner is worse where it drives itself."""
-    cfg = make_cfg(
-        "env=lane", "data.episodes=3", "trainer.max_steps=600", "rollout.episodes=8", *TINY
-    )
-    metrics = run(cfg)
-    assert metrics["shift/on_policy_nll"] > metrics["shift/dataset_nll"]
-    assert metrics["shift/on_policy_mse"] > metrics["shift/dataset_mse"]
-    assert metrics["rollout/success"] < 1.0  # some learner episodes leave the road
-    assert metrics["rollout/return"] < metrics["expert/return"]
+    """Trained on 2 narrow expert episodes, the learner is worse where it drives itself, and
+    leaves the road. Over 3 collection seeds, since which roads the 2 demos show matters."""
+    runs = [
+        run(
+            make_cfg(
+                "env=lane",
+                "data.episodes=3",
+                f"data.seed={data_seed}",
+                "trainer.max_steps=600",
+                "rollout.episodes=16",
+                *TINY,
+            )
+        )
+        for data_seed in (0, 10, 20)
+    ]
+    for metrics in runs:
+        assert metrics["shift/on_policy_nll"] > metrics["shift/dataset_nll"]
+        assert metrics["shift/on_policy_mse"] > metrics["shift/dataset_mse"]
+        assert metrics["expert/return"] > metrics["rollout/return"]
+    assert np.mean([m["rollout/success"] for m in runs]) < 0.8  # the expert never leaves it
 
 
 def test_run_writes_metrics_json_and_a_loadable_checkpoint(make_cfg, tmp_path):

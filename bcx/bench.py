@@ -130,9 +130,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500, help="timed training steps per side")
     parser.add_argument("--episodes", type=int, default=32, help="rollout episodes per side")
-    parser.add_argument("--repeats", type=int, default=2, help="alternating repeats; best kept")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating repeats; best kept")
+    # One thread by default: on a shared 2-core machine a second OpenMP thread waiting for a busy
+    # core makes either side arbitrarily slow, and the ratios measure overhead, not BLAS.
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for both sides")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     warmup = 100
     train_cfg = config(
         f"trainer.max_steps={warmup + args.steps}",

@@ -34,4 +34,6 @@ def print_table(metrics: dict[str, float], title: str) -> None:
 def _format(value: float) -> str:
     if math.isnan(value) or math.isinf(value):
         return str(value)
+    if value == int(value) and abs(value) < 1e12:
+        return str(int(value))  # counts, step numbers
     return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.1f}"

@@ -5,6 +5,8 @@
 (b) ``rollout_vs_raw``: env-steps/s of the rollout callback's measurement (batched policy over
     vectorized envs, expert labelling, loss evaluation) over raw gymnasium stepping of one env
     with the same policy called on each observation.
+(c) per policy head: bcx training steps/s and the latency of one batched action for 16 envs;
+    targets: gmm and discrete training within 1.2x of gaussian, diffusion latency <= 10x.
 Results go to ``outputs/bench/latest.json``. Targets: (a) >= 0.85, (b) >= 0.8.
 """
 
@@ -126,6 +128,31 @@ def rollout_env_steps_per_s(cfg: DictConfig, episodes: int) -> tuple[float, floa
     return callback_rate, steps / (time.perf_counter() - start)
 
 
+def head_figures(demos: Demonstrations, env: gym.Env, steps: int, warmup: int) -> dict:
+    """Per head (every conf/policy/*.yaml): bcx training steps/s and the latency of one batched
+    action (mode) for 16 envs, in ms."""
+    figures = {}
+    for path in sorted((Path(CONF_DIR) / "policy").glob("*.yaml")):
+        cfg = config(
+            f"policy={path.stem}",
+            f"trainer.max_steps={warmup + steps}",
+            f"trainer.val_check_interval={warmup + steps}",
+            "trainer.enable_progress_bar=false",
+        )
+        policy = build_policy(cfg, env, demos, build_head(cfg, env))
+        obs = torch.as_tensor(demos.obs[:16])
+        for _ in range(10):
+            policy.act(obs)
+        start = time.perf_counter()
+        for _ in range(100):
+            policy.act(obs)
+        figures[path.stem] = {
+            "train_steps_per_s": bcx_train_steps_per_s(cfg, env, demos, steps, warmup),
+            "act_ms_batch16": (time.perf_counter() - start) * 10,
+        }
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500, help="timed training steps per side")
@@ -149,6 +176,7 @@ def main() -> None:
     for _ in range(args.repeats):  # alternate so machine noise hits both sides alike
         raw.append(raw_train_steps_per_s(train_cfg, env, demos, args.steps, warmup))
         ours.append(bcx_train_steps_per_s(train_cfg, env, demos, args.steps, warmup))
+    heads = head_figures(demos, env, steps=args.steps // 3, warmup=warmup)
     rollout_cfg = config("env=reacher")
     rollouts = [rollout_env_steps_per_s(rollout_cfg, args.episodes) for _ in range(args.repeats)]
     results = {
@@ -159,6 +187,13 @@ def main() -> None:
             "callback": max(r[0] for r in rollouts),
             "raw": max(r[1] for r in rollouts),
         },
+        "heads": heads,
+        "gmm_train_vs_gaussian": heads["gaussian"]["train_steps_per_s"]
+        / heads["gmm"]["train_steps_per_s"],
+        "discrete_train_vs_gaussian": heads["gaussian"]["train_steps_per_s"]
+        / heads["discrete"]["train_steps_per_s"],
+        "diffusion_act_vs_gaussian": heads["diffusion"]["act_ms_batch16"]
+        / heads["gaussian"]["act_ms_batch16"],
         "setup": {
             "model": list(train_cfg.model.hidden),
             "batch_size": train_cfg.data.batch_size,
@@ -179,6 +214,14 @@ def main() -> None:
         f"rollout_vs_raw {results['rollout_vs_raw']:.2f}  (target >= 0.80; callback "
         f"{results['rollout_env_steps_per_s']['callback']:.0f} vs raw "
         f"{results['rollout_env_steps_per_s']['raw']:.0f} env-steps/s)"
+    )
+    print(f"{'head':16}{'train steps/s':>15}{'act ms (B=16)':>15}")
+    for name, row in heads.items():
+        print(f"{name:16}{row['train_steps_per_s']:15.0f}{row['act_ms_batch16']:15.3f}")
+    print(
+        f"gmm / discrete training cost vs gaussian: {results['gmm_train_vs_gaussian']:.2f}x / "
+        f"{results['discrete_train_vs_gaussian']:.2f}x (target <= 1.2x); diffusion action "
+        f"latency vs gaussian: {results['diffusion_act_vs_gaussian']:.1f}x (target <= 10x)"
     )
     print(f"written to {path}")
 

@@ -17,5 +17,5 @@ def _register(env_id: str, entry_point: str, max_episode_steps: int) -> None:
 
 # 500 steps of dt = 0.05 s: 25 s of driving, 150-350 m of road at 6-14 m/s.
 _register("bcx/Lane-v0", "bcx.envs.lane:LaneEnv", max_episode_steps=500)
-# 200 steps of dt = 0.05 s: 10 s, about three times what the expert needs to pass and arrive.
+# 200 steps of dt = 0.05 s: 10 s, about 2.7 times what the expert needs to go around and arrive.
 _register("bcx/Fork-v0", "bcx.envs.fork:ForkEnv", max_episode_steps=200)

@@ -1,15 +1,16 @@
 """A fork in the road: a MuJoCo point mass must pass a round obstacle on the left or the right.
 
-The body starts near the origin, the goal lies straight ahead at (0, goal_y) and a disc of radius
-obstacle_radius sits halfway, on the start-goal line. Going around either side is equally short,
-so an expert that picks a side at random demonstrates two modes from the same start, and a
-unimodal policy fit by maximum likelihood averages them into "straight ahead", into the obstacle.
+The body starts at rest near the origin, the goal lies straight ahead at (0, goal_y) and a disc
+sits on the start-goal line at (0, obstacle_y). Going around either side is equally short, so an
+expert that takes a random side demonstrates two modes from the same start, and a unimodal
+policy fit by maximum likelihood averages them into "straight ahead", into the obstacle.
 
-The body is a sphere on two slide joints (x, y) in a plane without gravity, driven by two motors
-against joint damping: a constant action a reaches the velocity a * max_speed within a time
-constant of mass / damping. The obstacle and the goal are drawn in the model but do not collide
-(contype 0): touching is decided geometrically after each step, which keeps stepping cheap and
-makes "collision" the exact event the episode ends on.
+The body is a 1 kg sphere on two slide joints (x, y) in a plane without gravity, pushed by two
+motors against joint damping: a constant action a settles at the velocity a * max_speed with the
+time constant response_time, so an action is in effect a lagged velocity command and keeps its
+side's sign for as long as the body is going around. The obstacle and the goal are drawn in the
+model but do not collide (contype 0): touching is decided geometrically after each step, which
+keeps stepping cheap and makes "collision" exactly the event the episode ends on.
 """
 
 from __future__ import annotations
@@ -22,19 +23,22 @@ import numpy as np
 
 from bcx.errors import BCXError
 
+END_GAP = 0.5  # m between the walls at the ends of the arena and the start / the goal
+WALL_SLACK = 0.05  # m; the soft joint limits let the body sink about 1 cm into a wall
+
 _XML = """
 <mujoco model="fork">
   <option timestep="{timestep}" gravity="0 0 0" integrator="implicitfast"/>
+  <compiler autolimits="true"/>
   <worldbody>
     <geom name="obstacle" type="cylinder" size="{obstacle_radius} 0.05" pos="0 {obstacle_y} 0"
           contype="0" conaffinity="0" rgba="0.8 0.2 0.2 1"/>
     <site name="goal" type="sphere" size="{goal_radius}" pos="0 {goal_y} 0"
           rgba="0.2 0.8 0.2 0.5"/>
     <body name="mass">
-      <joint name="x" type="slide" axis="1 0 0" damping="{damping}"/>
-      <joint name="y" type="slide" axis="0 1 0" damping="{damping}"/>
-      <geom name="mass" type="sphere" size="{body_radius}" mass="{mass}" contype="0"
-            conaffinity="0"/>
+      <joint name="x" type="slide" axis="1 0 0" damping="{damping}" range="{x_range}"/>
+      <joint name="y" type="slide" axis="0 1 0" damping="{damping}" range="{y_range}"/>
+      <geom name="mass" type="sphere" size="{body_radius}" mass="1" contype="0" conaffinity="0"/>
     </body>
   </worldbody>
   <actuator>
@@ -48,20 +52,22 @@ _XML = """
 class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
     """Reach the goal at (0, goal_y) past a disc at (0, obstacle_y) without touching it.
 
-    Observation, float32, shape (4,): [x, y, vx, vy], position (m) and velocity (m/s) of the
-    body; the start is near (0, 0), the goal and the obstacle are fixed (see the constructor).
-    Action, shape (2,), in [-1, 1]: motor forces along x and y as fractions of the largest one;
-    a constant action a settles at the velocity a * max_speed.
-    Reward: metres of progress toward the goal this step (|p - g| before minus after), plus
-    goal_bonus on the step that reaches the goal, minus collision_penalty on the step that touches
-    the obstacle. The expert earns about start-goal distance + goal_bonus, a random policy ~0.
+    Observation, float32, shape (4,): [x, y, vx, vy], the body's position (m) and velocity
+    (m/s); the start is near (0, 0), the goal and the obstacle are fixed (constructor arguments),
+    and walls bound the arena to |x| <= half_width, -0.5 <= y <= goal_y + 0.5.
+    Action, shape (2,), in [-1, 1]: motor forces along x and y; a constant action a settles at
+    the velocity a * max_speed within about response_time.
+    Reward: metres of progress toward the goal this step (distance before minus after), plus
+    goal_bonus on the step that reaches the goal, minus collision_penalty on the step that
+    touches the obstacle: about 2.7 for the expert, about 0 for a random policy, about -0.3 for
+    driving straight into the obstacle.
     Terminates when the body's centre is within goal_radius of the goal (success) or its sphere
     touches the obstacle (collision); the episode length limit comes from the registration
-    (``bcx/Fork-v0``: 200 steps of dt = 0.05 s, about three times what the expert needs).
+    (``bcx/Fork-v0``: 200 steps of dt = 0.05 s, the expert needs about 75).
     info, every step: ``success`` (goal reached, obstacle never touched) and ``collision`` (the
     obstacle has been touched).
-    Reset: the body starts at rest at a uniform offset of at most start_offset per axis from the
-    origin; the sign of its x offset decides which side the expert takes.
+    Reset: at rest, at a uniform offset of at most start_offset per axis from the origin. The
+    side of the start-goal line it lands on decides the side the expert takes, 50/50 over seeds.
     """
 
     metadata = {"render_modes": [], "render_fps": 20}
@@ -70,13 +76,14 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
         self,
         *,
         goal_y: float = 2.0,
-        goal_radius: float = 0.1,
+        goal_radius: float = 0.3,
         obstacle_y: float = 1.0,
         obstacle_radius: float = 0.3,
         body_radius: float = 0.05,
         start_offset: float = 0.01,
-        max_accel: float = 2.0,
-        damping: float = 0.25,
+        half_width: float = 1.5,
+        max_speed: float = 1.0,
+        response_time: float = 0.5,
         goal_bonus: float = 1.0,
         collision_penalty: float = 1.0,
         timestep: float = 0.01,
@@ -85,40 +92,57 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
         """Geometry, dynamics and reward parameters.
 
         goal_y / obstacle_y: m, the goal's and the obstacle's centres on the y axis.
-        goal_radius: m, the body's centre within it reaches the goal; obstacle_radius /
-        body_radius: m, the two touch when their centres are closer than the sum.
-        start_offset: m, half-width of the uniform start offset per axis.
-        max_speed: m/s, the terminal velocity of action 1; response_time: s, mass / damping.
+        goal_radius: m, the body's centre within it has reached the goal.
+        obstacle_radius / body_radius: m, the two touch when their centres are closer than the sum.
+        start_offset: m, half-width of the uniform start offset per axis; kept small so that the
+        start states of both sides look alike to a learner.
+        half_width: m, walls (joint limits) at x = +-half_width; the end walls stand END_GAP
+        behind the start and beyond the goal, so a lost policy stays in view of the goal.
+        max_speed: m/s, the terminal velocity of action 1 per axis; response_time: s, the time
+        constant with which the velocity follows the action (mass / damping).
         goal_bonus / collision_penalty: reward added / subtracted on the ending step.
         timestep: s, the MuJoCo step; frame_skip: MuJoCo steps per env step.
         """
-        clearance = obstacle_y - obstacle_radius - body_radius - start_offset * np.sqrt(2)
-        if clearance <= 0 or goal_y - obstacle_y <= obstacle_radius + goal_radius:
-            raise BCXError(
-                "ForkEnv needs the start region and the goal outside the obstacle, got "
-                f"obstacle_y={obstacle_y}, obstacle_radius={obstacle_radius}, body_radius="
-                f"{body_radius}, start_offset={start_offset}, goal_y={goal_y}, goal_radius="
-                f"{goal_radius}."
-            )
-        self.goal = np.array([0.0, goal_y])
-        self.obstacle = np.array([0.0, obstacle_y])
+        clear = {
+            "the start region is clear of the obstacle": obstacle_y - start_offset
+            > obstacle_radius + body_radius,
+            "the goal is clear of the obstacle": goal_y - goal_radius
+            > obstacle_y + obstacle_radius + body_radius,
+            "the body fits between the obstacle and the side walls": half_width
+            > obstacle_radius + 2 * body_radius,
+        }
+        for need, ok in clear.items():
+            if not ok:
+                raise BCXError(
+                    f"ForkEnv needs {need}; got goal_y={goal_y}, goal_radius={goal_radius}, "
+                    f"obstacle_y={obstacle_y}, obstacle_radius={obstacle_radius}, "
+                    f"body_radius={body_radius}, start_offset={start_offset}, "
+                    f"half_width={half_width}."
+                )
+        self.goal = np.array([0.0, float(goal_y)])
+        self.obstacle = np.array([0.0, float(obstacle_y)])
         self.goal_radius, self.obstacle_radius = float(goal_radius), float(obstacle_radius)
         self.body_radius, self.start_offset = float(body_radius), float(start_offset)
-        self.max_accel, self.damping = float(max_accel), float(damping)
-        self.max_speed = self.max_accel / self.damping
+        self.walls = np.array([[-half_width, -END_GAP], [half_width, goal_y + END_GAP]])
+        self.max_speed, self.response_time = float(max_speed), float(response_time)
         self.goal_bonus, self.collision_penalty = float(goal_bonus), float(collision_penalty)
         self.frame_skip = int(frame_skip)
-        self.model = mujoco.MjModel.from_xml_string(self._xml(timestep))
+        self.model = mujoco.MjModel.from_xml_string(self._xml(float(timestep)))
         self.data = mujoco.MjData(self.model)
         self.dt = self.model.opt.timestep * self.frame_skip
 
-        # Positions are unbounded (no walls); |velocity| cannot exceed max_speed per axis.
-        high = np.array([np.inf, np.inf, self.max_speed, self.max_speed], dtype=np.float32)
-        self.observation_space = gym.spaces.Box(-high, high, dtype=np.float32)
+        # Starting at rest, the damped motor cannot push a velocity component past max_speed
+        # (the implicit integrator keeps that bound, and the soft walls absorb, not bounce).
+        speed = np.full(2, self.max_speed)
+        low = np.concatenate([self.walls[0] - WALL_SLACK, -speed]).astype(np.float32)
+        high = np.concatenate([self.walls[1] + WALL_SLACK, speed]).astype(np.float32)
+        self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
 
     def _xml(self, timestep: float) -> str:
-        """The MJCF model; with mass = 1 kg, force is acceleration."""
+        """The MJCF model: with a mass of 1 kg, damping = 1 / response_time and the motor gear
+        (force of action 1) = damping * max_speed."""
+        damping = 1.0 / self.response_time
         return _XML.format(
             timestep=timestep,
             obstacle_radius=self.obstacle_radius,
@@ -126,9 +150,10 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
             goal_radius=self.goal_radius,
             goal_y=self.goal[1],
             body_radius=self.body_radius,
-            mass=1.0,
-            damping=self.damping,
-            gear=self.max_accel,
+            damping=damping,
+            gear=damping * self.max_speed,
+            x_range=" ".join(map(str, self.walls[:, 0])),
+            y_range=" ".join(map(str, self.walls[:, 1])),
         )
 
     def reset(
@@ -144,15 +169,17 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Advance dt with motor action (2,) in [-1, 1]; returns the gymnasium 5-tuple."""
-        self.data.ctrl[:] = action  # MuJoCo clamps to ctrlrange
+        self.data.ctrl[:] = action  # MuJoCo clamps it to ctrlrange
         mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
         distance = self._goal_distance()
-        reward, self._distance = self._distance - distance, distance
-        # dt * max_speed = 5 cm per step: too little to jump the disc or the goal between checks.
-        to_obstacle = np.hypot(*(self.data.qpos - self.obstacle))
-        collision = bool(to_obstacle < self.obstacle_radius + self.body_radius)
+        progress, self._distance = self._distance - distance, distance
+        # A step moves at most sqrt(2) max_speed dt (7 cm by default), far less than the disc and
+        # the goal are wide, so checking after each step cannot jump over either.
+        collision = bool(
+            np.hypot(*(self.data.qpos - self.obstacle)) < self.obstacle_radius + self.body_radius
+        )
         success = not collision and distance < self.goal_radius
-        reward += self.goal_bonus * success - self.collision_penalty * collision
+        reward = progress + self.goal_bonus * success - self.collision_penalty * collision
         info = {"success": success, "collision": collision}
         return self._observe(), float(reward), collision or success, False, info
 
@@ -162,6 +189,5 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
     def _observe(self) -> np.ndarray:
         """[x, y, vx, vy] float32 (4,)."""
         obs = np.concatenate([self.data.qpos, self.data.qvel]).astype(np.float32)
-        # The damped motor cannot exceed max_speed; rounding could, by an ulp.
-        np.clip(obs[2:], -self.max_speed, self.max_speed, out=obs[2:])
-        return obs
+        # A no-op but for float32 rounding at a bound, which would leave the space by an ulp.
+        return np.clip(obs, self.observation_space.low, self.observation_space.high)

@@ -1,0 +1,152 @@
+"""bcx/Fork-v0 and its tangent-following expert: contract, determinism, flags, both modes."""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from collections.abc import Callable
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import bcx.envs
+from bcx.envs.fork import ForkEnv
+from bcx.errors import BCXError
+from bcx.experts.fork import ForkExpert
+
+SEEDS = range(20)
+Policy = Callable[[np.ndarray], np.ndarray]
+
+
+def run_episode(env: gym.Env, policy: Policy, seed: int) -> tuple[float, dict, np.ndarray]:
+    """Roll out policy: obs (4,) -> action (2,); returns (return, last info, positions (T+1, 2))."""
+    obs, info = env.reset(seed=seed)
+    total, positions, done = 0.0, [obs[:2]], False
+    while not done:
+        obs, reward, terminated, truncated, info = env.step(policy(obs))
+        total, done = total + reward, terminated or truncated
+        positions.append(obs[:2])
+    return total, info, np.array(positions)
+
+
+def expert_policy(expert: ForkExpert) -> Policy:
+    """Adapt the batched expert to one observation: (4,) -> (2,) float32."""
+    return lambda obs: expert(obs[None])[0].astype(np.float32)
+
+
+@pytest.fixture
+def env() -> gym.Env:
+    return gym.make("bcx/Fork-v0")
+
+
+def test_registered_once_and_makeable():
+    importlib.reload(bcx.envs)  # a second registration must be skipped, not fail
+    env = gym.make("bcx/Fork-v0")
+    assert isinstance(env.unwrapped, ForkEnv)
+    assert env.spec.max_episode_steps == 200
+    assert env.observation_space.shape == (4,) and env.action_space.shape == (2,)
+    fork = env.unwrapped
+    assert fork.model.nq == 2 and fork.model.nu == 2 and fork.frame_skip == 5
+    assert fork.data.qpos.shape == (2,)
+
+
+def test_env_checker_passes_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(gym.make("bcx/Fork-v0").unwrapped, skip_render_check=True)
+
+
+def test_same_seed_same_trajectory(env):
+    def trajectory(seed: int) -> np.ndarray:
+        """Observations and rewards of 40 fixed random actions, concatenated."""
+        actions = np.random.default_rng(7).uniform(-1, 1, size=(40, 2)).astype(np.float32)
+        parts = [env.reset(seed=seed)[0]]
+        for action in actions:
+            obs, reward, *_ = env.step(action)
+            parts += [obs, [reward]]
+        return np.concatenate(parts)
+
+    np.testing.assert_array_equal(trajectory(3), trajectory(3))
+    assert not np.array_equal(trajectory(3), trajectory(4))
+
+
+def test_driving_straight_ahead_hits_the_obstacle(env):
+    obs, info = env.reset(seed=0)
+    assert not info["success"] and not info["collision"]
+    for _ in range(200):
+        obs, reward, terminated, truncated, info = env.step(np.array([0.0, 1.0], np.float32))
+        if terminated or truncated:
+            break
+        assert not info["success"] and not info["collision"]
+    fork = env.unwrapped
+    assert terminated and not truncated
+    assert info["collision"] and not info["success"]
+    assert np.hypot(*(obs[:2] - fork.obstacle)) < fork.obstacle_radius + fork.body_radius
+    assert reward < 0  # the collision penalty outweighs one step of progress
+
+
+def test_expert_goes_around_either_side_and_beats_random(env):
+    expert = ForkExpert(env=env)
+    rng = np.random.default_rng(0)
+    random = lambda obs: rng.uniform(-1, 1, size=2).astype(np.float32)  # noqa: E731
+    sides, returns = [], []
+    for seed in SEEDS:
+        ret, info, positions = run_episode(env, expert_policy(expert), seed)
+        assert info["success"] and not info["collision"], seed
+        widest = positions[np.argmax(np.abs(positions[:, 0])), 0]
+        # It passes well clear of the line, on the side its start offset chose.
+        assert abs(widest) > env.unwrapped.obstacle_radius
+        assert np.sign(widest) == np.sign(positions[0, 0])
+        sides.append(widest > 0)
+        returns.append(ret)
+    assert 0.25 <= np.mean(sides) <= 0.75
+    # Progress (~1.7 m to the goal's edge) plus the goal bonus.
+    assert np.mean(returns) == pytest.approx(2.7, abs=0.1)
+    random_runs = [run_episode(env, random, seed)[:2] for seed in range(5)]
+    assert not any(info["success"] for _, info in random_runs)
+    assert max(ret for ret, _ in random_runs) < 0.5
+
+
+def test_expert_is_bimodal_at_the_start(env):
+    """Two starts a millimetre apart get opposite lateral actions: the two modes."""
+    expert = ForkExpert(env=env)
+    actions = expert(np.array([[-0.001, 0.0, 0.0, 0.0], [0.001, 0.0, 0.0, 0.0]]))
+    assert actions[0, 0] < -0.3 and actions[1, 0] > 0.3
+    assert actions[0, 1] == pytest.approx(actions[1, 1])
+
+
+def test_expert_is_batched_bounded_and_deterministic(env):
+    expert = ForkExpert(env=env)
+    rng = np.random.default_rng(0)
+    # Include states a learner may reach: inside the safety circle, behind it, far away, fast.
+    obs = np.concatenate([rng.uniform(-2, 3, size=(7, 2)), rng.uniform(-1, 1, size=(7, 2))], 1)
+    obs[0, :2] = (0.05, 1.4)
+    obs[1, :2] = (-0.38, 0.9)
+    actions = expert(obs.astype(np.float32))
+    assert actions.shape == (7, 2)
+    assert np.all(np.abs(actions) <= 1.0) and np.all(np.isfinite(actions))
+    rows = np.concatenate([expert(row[None]) for row in obs.astype(np.float32)])
+    np.testing.assert_array_equal(actions, rows)
+    np.testing.assert_array_equal(actions, expert(obs.astype(np.float32).copy()))
+
+
+def test_expert_rejects_a_wrong_env():
+    with pytest.raises(BCXError, match="fork"):
+        ForkExpert(env=gym.make("InvertedPendulum-v5"))
+
+
+def test_env_rejects_an_obstacle_over_the_start():
+    with pytest.raises(BCXError, match="start region.*obstacle_radius=1.0"):
+        ForkEnv(obstacle_radius=1.0)
+
+
+def test_walls_keep_the_body_inside_the_observation_space(env):
+    """Full thrust into a corner, then into the opposite one: observations stay in the space."""
+    env.reset(seed=0)
+    for action in ([1.0, 1.0], [-1.0, -1.0]):
+        for _ in range(150):
+            obs, *_ = env.unwrapped.step(np.array(action, np.float32))
+            assert env.observation_space.contains(obs)
+        np.testing.assert_allclose(obs[:2], env.unwrapped.walls[int(action[0] > 0)], atol=0.02)

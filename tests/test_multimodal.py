@@ -1,0 +1,32 @@
+"""The lecture's second failure at small scale: on `fork` a unimodal Gaussian averages the
+expert's left and right modes into the obstacle; expressive heads commit to one side."""
+
+from __future__ import annotations
+
+import pytest
+
+from bcx.train import run
+from tests.conftest import TINY
+
+EXPRESSIVE = ["gmm", "discrete", "diffusion", "flow"]
+UNIMODAL = ["gaussian", "gaussian_fixed"]
+
+
+@pytest.mark.parametrize("policy", UNIMODAL + EXPRESSIVE)
+def test_only_expressive_heads_get_around_the_obstacle(make_cfg, policy):
+    metrics = run(
+        make_cfg(
+            "env=fork",
+            f"policy={policy}",
+            "data.episodes=30",
+            "data.val_episodes=3",
+            "trainer.max_steps=1000",
+            "rollout.episodes=10",
+            *TINY,
+        )
+    )
+    if policy in EXPRESSIVE:
+        assert metrics["rollout/success"] >= 0.9
+        assert metrics["rollout/collision"] <= 0.1
+    else:  # it drives into the obstacle or stalls in front of it, between the two modes
+        assert metrics["rollout/success"] <= 0.5

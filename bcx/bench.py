@@ -128,29 +128,45 @@ def rollout_env_steps_per_s(cfg: DictConfig, episodes: int) -> tuple[float, floa
     return callback_rate, steps / (time.perf_counter() - start)
 
 
+def head_config(name: str, steps: int, warmup: int) -> DictConfig:
+    return config(
+        f"policy={name}",
+        f"trainer.max_steps={warmup + steps}",
+        f"trainer.val_check_interval={warmup + steps}",
+        "trainer.enable_progress_bar=false",
+    )
+
+
+def act_ms(policy: torch.nn.Module, obs: torch.Tensor, calls: int = 100) -> float:
+    """Mean wall time of one batched deterministic action, in ms."""
+    for _ in range(10):
+        policy.act(obs)
+    start = time.perf_counter()
+    for _ in range(calls):
+        policy.act(obs)
+    return (time.perf_counter() - start) * 1000 / calls
+
+
 def head_figures(demos: Demonstrations, env: gym.Env, steps: int, warmup: int) -> dict:
     """Per head (every conf/policy/*.yaml): bcx training steps/s and the latency of one batched
     action (mode) for 16 envs, in ms."""
-    figures = {}
-    for path in sorted((Path(CONF_DIR) / "policy").glob("*.yaml")):
-        cfg = config(
-            f"policy={path.stem}",
-            f"trainer.max_steps={warmup + steps}",
-            f"trainer.val_check_interval={warmup + steps}",
-            "trainer.enable_progress_bar=false",
-        )
-        policy = build_policy(cfg, env, demos, build_head(cfg, env))
-        obs = torch.as_tensor(demos.obs[:16])
-        for _ in range(10):
-            policy.act(obs)
-        start = time.perf_counter()
-        for _ in range(100):
-            policy.act(obs)
-        figures[path.stem] = {
-            "train_steps_per_s": bcx_train_steps_per_s(cfg, env, demos, steps, warmup),
-            "act_ms_batch16": (time.perf_counter() - start) * 10,
+    names = sorted(path.stem for path in (Path(CONF_DIR) / "policy").glob("*.yaml"))
+    obs = torch.as_tensor(demos.obs[:16])
+    # Latencies first, in a process no Trainer has run in yet: after a fit, the same calls
+    # measured up to 30x slower here, which says more about leftover threads than about a head.
+    latency = {}
+    for name in names:
+        cfg = head_config(name, steps, warmup)
+        latency[name] = act_ms(build_policy(cfg, env, demos, build_head(cfg, env)), obs)
+    return {
+        name: {
+            "train_steps_per_s": bcx_train_steps_per_s(
+                head_config(name, steps, warmup), env, demos, steps, warmup
+            ),
+            "act_ms_batch16": latency[name],
         }
-    return figures
+        for name in names
+    }
 
 
 def main() -> None:
@@ -172,11 +188,11 @@ def main() -> None:
     )
     demos = synthetic_demos(100_000, 17, 6)
     env = gym.make("HalfCheetah-v5")  # only its action bounds matter: 6 dims in [-1, 1]
+    heads = head_figures(demos, env, steps=args.steps // 3, warmup=warmup)
     raw, ours = [], []
     for _ in range(args.repeats):  # alternate so machine noise hits both sides alike
         raw.append(raw_train_steps_per_s(train_cfg, env, demos, args.steps, warmup))
         ours.append(bcx_train_steps_per_s(train_cfg, env, demos, args.steps, warmup))
-    heads = head_figures(demos, env, steps=args.steps // 3, warmup=warmup)
     rollout_cfg = config("env=reacher")
     rollouts = [rollout_env_steps_per_s(rollout_cfg, args.episodes) for _ in range(args.repeats)]
     results = {

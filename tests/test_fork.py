@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import warnings
 from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 import bcx.envs
 from bcx.envs.fork import ForkEnv
@@ -50,26 +48,6 @@ def test_registered_once_and_makeable():
     fork = env.unwrapped
     assert fork.model.nq == 2 and fork.model.nu == 2 and fork.frame_skip == 5
     assert fork.data.qpos.shape == (2,)
-
-
-def test_env_checker_passes_without_warnings():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        check_env(gym.make("bcx/Fork-v0").unwrapped, skip_render_check=True)
-
-
-def test_same_seed_same_trajectory(env):
-    def trajectory(seed: int) -> np.ndarray:
-        """Observations and rewards of 40 fixed random actions, concatenated."""
-        actions = np.random.default_rng(7).uniform(-1, 1, size=(40, 2)).astype(np.float32)
-        parts = [env.reset(seed=seed)[0]]
-        for action in actions:
-            obs, reward, *_ = env.step(action)
-            parts += [obs, [reward]]
-        return np.concatenate(parts)
-
-    np.testing.assert_array_equal(trajectory(3), trajectory(3))
-    assert not np.array_equal(trajectory(3), trajectory(4))
 
 
 def test_driving_straight_ahead_hits_the_obstacle(env):

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import warnings
 from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 import bcx.envs
 from bcx.envs.lane import LaneEnv
@@ -46,26 +44,6 @@ def test_registered_once_and_makeable():
     assert isinstance(env.unwrapped, LaneEnv)
     assert env.spec.max_episode_steps == 500
     assert env.observation_space.shape == (3 + len(env.unwrapped.preview),)
-
-
-def test_env_checker_passes_without_warnings():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        check_env(gym.make("bcx/Lane-v0").unwrapped, skip_render_check=True)
-
-
-def test_same_seed_same_trajectory(env):
-    def trajectory(seed: int) -> np.ndarray:
-        """Observations and rewards of 40 fixed small actions, concatenated."""
-        actions = np.random.default_rng(7).uniform(-0.1, 0.1, size=(40, 1)).astype(np.float32)
-        parts = [env.reset(seed=seed)[0]]
-        for action in actions:
-            obs, reward, *_ = env.step(action)
-            parts += [obs, [reward]]
-        return np.concatenate(parts)
-
-    np.testing.assert_array_equal(trajectory(3), trajectory(3))
-    assert not np.array_equal(trajectory(3), trajectory(4))
 
 
 def test_leaving_the_road_terminates_with_failure(env):

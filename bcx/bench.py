@@ -13,6 +13,8 @@ Results go to ``outputs/bench/latest.json``. Targets: (a) >= 0.85, (b) >= 0.8.
 from __future__ import annotations
 
 import argparse
+import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from bcx.callbacks.shift import ShiftCallback
@@ -35,6 +38,7 @@ from bcx.train import (
     build_policy,
     build_trainer,
     make_envs,
+    run,
 )
 
 
@@ -92,7 +96,7 @@ def bcx_train_steps_per_s(
     torch.manual_seed(0)
     module = BCModule(build_policy(cfg, env, demos, build_head(cfg, env)), **cfg.optim)
     timer = StepTimer(warmup)
-    trainer = build_trainer(cfg, timer)
+    trainer = build_trainer(cfg, instantiate(cfg.logger), 1, timer)
     trainer.fit(
         module, datamodule=DemoDataModule(demos, demos, batch_size=cfg.data.batch_size, seed=0)
     )
@@ -107,9 +111,7 @@ def rollout_env_steps_per_s(cfg: DictConfig, episodes: int) -> tuple[float, floa
     torch.manual_seed(0)
     module = BCModule(build_policy(cfg, envs[0], demos, build_head(cfg, envs[0])), **cfg.optim)
     seeds = [cfg.rollout.seed + i for i in range(episodes)]
-    shift = ShiftCallback(
-        envs=envs, expert=expert, seeds=seeds, every_n_steps=1, held_out=demos, expert_labels=0
-    )
+    shift = ShiftCallback(envs=envs, expert=expert, seeds=seeds, every_n_steps=1, held_out=demos)
     shift.baselines()  # computed once per run in the app too, not per measurement
     start = time.perf_counter()
     measured = shift.measure(module)
@@ -169,6 +171,28 @@ def head_figures(demos: Demonstrations, env: gym.Env, steps: int, warmup: int) -
     }
 
 
+def dagger_round(steps: int) -> dict[str, float]:
+    """Wall time of DAgger's first learner round on lane (8 envs, 8 episodes), split into the
+    learner's rollouts, the expert's batched labelling and the fit."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = config(
+            "env=lane",
+            "mitigation=dagger",
+            "mitigation.rounds=2",
+            "mitigation.episodes_per_round=8",
+            f"trainer.max_steps={steps}",
+            f"trainer.val_check_interval={steps}",
+            f"rollout.every_n_steps={steps}",
+            "trainer.enable_progress_bar=false",
+            "logger=none",
+            f"run_dir={tmp}",
+            f"resume_dir={tmp}/rounds",
+        )
+        run(cfg)
+        round_one = json.loads((Path(tmp) / "metrics.json").read_text())["rounds"][1]
+    return {k.removeprefix("time/"): v for k, v in round_one.items() if k.startswith("time/")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500, help="timed training steps per side")
@@ -193,6 +217,7 @@ def main() -> None:
     for _ in range(args.repeats):  # alternate so machine noise hits both sides alike
         raw.append(raw_train_steps_per_s(train_cfg, env, demos, args.steps, warmup))
         ours.append(bcx_train_steps_per_s(train_cfg, env, demos, args.steps, warmup))
+    dagger = dagger_round(steps=args.steps // 3)
     rollout_cfg = config("env=reacher")
     rollouts = [rollout_env_steps_per_s(rollout_cfg, args.episodes) for _ in range(args.repeats)]
     results = {
@@ -204,6 +229,7 @@ def main() -> None:
             "raw": max(r[1] for r in rollouts),
         },
         "heads": heads,
+        "dagger_round_s": dagger,
         "gmm_train_vs_gaussian": heads["gaussian"]["train_steps_per_s"]
         / heads["gmm"]["train_steps_per_s"],
         "discrete_train_vs_gaussian": heads["gaussian"]["train_steps_per_s"]
@@ -238,6 +264,10 @@ def main() -> None:
         f"gmm / discrete training cost vs gaussian: {results['gmm_train_vs_gaussian']:.2f}x / "
         f"{results['discrete_train_vs_gaussian']:.2f}x (target <= 1.2x); diffusion action "
         f"latency vs gaussian: {results['diffusion_act_vs_gaussian']:.1f}x (target <= 10x)"
+    )
+    print(
+        "dagger round (lane, 8 learner episodes): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in dagger.items())
     )
     print(f"written to {path}")
 

@@ -11,6 +11,8 @@ from omegaconf import DictConfig
 from bcx.errors import BCXError
 from bcx.policy import ACTIVATIONS
 
+DATA_SOURCES = ("collect", "minari")
+
 
 def validate(cfg: DictConfig) -> None:
     """Raise BCXError naming the first bad key, what it must be, and what it got."""
@@ -28,6 +30,15 @@ def validate(cfg: DictConfig) -> None:
             f"data.val_episodes must be smaller than data.episodes, leaving at least one training "
             f"episode (got data.val_episodes={cfg.data.val_episodes}, "
             f"data.episodes={cfg.data.episodes})."
+        )
+    if cfg.data.source not in DATA_SOURCES:
+        raise BCXError(
+            f"data.source must be one of {', '.join(DATA_SOURCES)} (got {cfg.data.source!r})."
+        )
+    if cfg.data.source == "minari" and cfg.mitigation._target_.split(".")[-2] == "dart":
+        raise BCXError(
+            "mitigation=dart collects its own noisy demonstrations, so it cannot read "
+            "data.source=minari; use data.source=collect."
         )
     if cfg.model.activation not in ACTIVATIONS:
         raise BCXError(

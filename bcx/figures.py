@@ -1,5 +1,7 @@
 """Figures saved with a run (matplotlib, headless).
 
+``compounding_error``: state distance to the expert and on-policy NLL over the episode.
+
 ``action_samples``: the lecture's Figure 6. At one probe state, samples from the policy's head
 are drawn over the actions the expert took at the nearest demonstration states; a unimodal
 Gaussian shows up as one blob between two expert clusters.
@@ -54,6 +56,23 @@ def action_samples(
         ax.set_ylabel("action[1]")
     ax.set_title(title)
     ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def compounding_error(curve: dict[str, list[float]], path: str | Path, *, title: str) -> Path:
+    """Save the compounding-error curve (``ShiftCallback.curve``): state distance to the
+    expert and on-policy NLL against the timestep; returns the path."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(5, 5), sharex=True)
+    top.plot(curve["timestep"], curve["state_distance"], marker="o")
+    top.set_ylabel("state distance to expert\n(RMS, held-out stds)")
+    bottom.plot(curve["timestep"], curve["on_policy_nll"], marker="o", color="tab:red")
+    bottom.set_ylabel("on-policy NLL")
+    bottom.set_xlabel("timestep")
+    top.set_title(title)
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))

@@ -49,6 +49,15 @@ class BCModule(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
     @torch.no_grad()
+    def losses(self, obs: Tensor, actions: Tensor) -> Tensor:
+        """Per-state head loss (NLL for density heads) in eval mode: (B,)."""
+        was_training = self.training
+        self.eval()
+        values = self.policy.loss(obs, actions)
+        self.train(was_training)
+        return values
+
+    @torch.no_grad()
     def evaluate(self, obs: Tensor, actions: Tensor) -> dict[str, float]:
         """Mean NLL (head loss) and mode-vs-label MSE on a labelled set of states."""
         was_training = self.training

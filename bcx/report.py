@@ -51,7 +51,9 @@ def summarize(
 ) -> list[dict[str, Any]]:
     """One row per group: the group's key values, run count, and per column (mean, std) over runs.
 
-    A column is a metric name (``rollout/return``) or a ``run.*`` field (``run.train_time_s``).
+    A column is a metric name (``rollout/return``) or a ``run.*`` field (``run.train_time_s``);
+    ``iqm:<column>`` is the interquartile mean over the group's runs instead (the mean of the
+    middle 50%, as rliable and the imitation library's benchmark summarize), with std NaN.
     """
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for run in runs:
@@ -61,10 +63,24 @@ def summarize(
     for key, members in groups.items():
         row: dict[str, Any] = dict(zip(group_by, key, strict=True)) | {"runs": len(members)}
         for column in columns:
-            values = np.array([_column_value(r, column) for r in members], dtype=float)
-            row[column] = (float(np.nanmean(values)), float(np.nanstd(values)))
+            name = column.removeprefix("iqm:")
+            values = np.array([_column_value(r, name) for r in members], dtype=float)
+            if column.startswith("iqm:"):
+                row[column] = (interquartile_mean(values), math.nan)
+            else:
+                row[column] = (float(np.nanmean(values)), float(np.nanstd(values)))
         rows.append(row)
     return rows
+
+
+def interquartile_mean(values: np.ndarray) -> float:
+    """Mean of the (non-NaN) values left after dropping the lowest and highest quarter
+    (``int(n / 4)`` each): rliable's IQM, i.e. scipy's ``trim_mean(values, 0.25)``."""
+    values = np.sort(values[~np.isnan(values)])
+    if len(values) == 0:
+        return math.nan
+    cut = len(values) // 4
+    return float(values[cut : len(values) - cut].mean())
 
 
 def _group_value(run: dict[str, Any], key: str) -> Any:
@@ -104,7 +120,7 @@ def to_csv(rows: Sequence[dict[str, Any]], group_by: Sequence[str], columns: Seq
 
 
 def _mean_std(mean: float, std: float) -> str:
-    return f"{mean:.3g} ± {std:.2g}"
+    return f"{mean:.3g}" if math.isnan(std) else f"{mean:.3g} ± {std:.2g}"
 
 
 def print_rows(rows, group_by, columns, title: str, failed: Sequence[Path]) -> None:
@@ -126,8 +142,18 @@ def print_rows(rows, group_by, columns, title: str, failed: Sequence[Path]) -> N
 class SweepReport(Callback):
     """Hydra callback: at the end of a multirun, tabulate its runs grouped by ``group_by``."""
 
-    def __init__(self, *, group_by: Sequence[str], columns: Sequence[str], title: str) -> None:
+    def __init__(
+        self,
+        *,
+        group_by: Sequence[str],
+        columns: Sequence[str],
+        title: str,
+        name: str = "summary",
+    ) -> None:
+        """name: the stem of the files written (``<name>.md``, ``<name>.csv``), so that one
+        sweep can carry several reports."""
         self.group_by, self.columns, self.title = list(group_by), list(columns), title
+        self.name = name
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -139,8 +165,9 @@ class SweepReport(Callback):
                 "\nFailed runs (no metrics.json): " + ", ".join(p.name for p in failed) + "\n"
             )
         atomic_write(
-            sweep_dir / "summary.md", lambda f: f.write(f"# {self.title}\n\n{markdown}".encode())
+            sweep_dir / f"{self.name}.md",
+            lambda f: f.write(f"# {self.title}\n\n{markdown}".encode()),
         )
         csv_text = to_csv(rows, self.group_by, self.columns)
-        atomic_write(sweep_dir / "summary.csv", lambda f: f.write(csv_text.encode()))
+        atomic_write(sweep_dir / f"{self.name}.csv", lambda f: f.write(csv_text.encode()))
         print_rows(rows, self.group_by, self.columns, self.title, failed)

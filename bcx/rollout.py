@@ -31,6 +31,7 @@ def _run_wave(policy: PolicyFn, envs: Sequence[gym.Env], seeds: Sequence[int]) -
     obs = [env.reset(seed=int(seed))[0] for env, seed in zip(envs, seeds, strict=True)]
     steps: list[list[tuple[np.ndarray, np.ndarray, float]]] = [[] for _ in envs]
     outcomes: list[dict[str, bool]] = [{} for _ in envs]
+    terminal = [False for _ in envs]
     running = list(range(len(envs)))
     while running:
         actions = policy(np.stack([obs[i] for i in running]))
@@ -39,15 +40,18 @@ def _run_wave(policy: PolicyFn, envs: Sequence[gym.Env], seeds: Sequence[int]) -
             next_obs, reward, terminated, truncated, info = envs[i].step(action)
             steps[i].append((obs[i], action, float(reward)))
             outcomes[i] = {k: bool(info[k]) for k in OUTCOMES if k in info}
-            obs[i] = next_obs
+            obs[i], terminal[i] = next_obs, bool(terminated)
             if not (terminated or truncated):
                 still_running.append(i)
         running = still_running
-    return [_to_trajectory(s, o) for s, o in zip(steps, outcomes, strict=True)]
+    return [_to_trajectory(*parts) for parts in zip(steps, outcomes, obs, terminal, strict=True)]
 
 
 def _to_trajectory(
-    steps: list[tuple[np.ndarray, np.ndarray, float]], outcomes: dict[str, bool]
+    steps: list[tuple[np.ndarray, np.ndarray, float]],
+    outcomes: dict[str, bool],
+    final_obs: np.ndarray,
+    terminated: bool,
 ) -> Trajectory:
     obs, actions, rewards = zip(*steps, strict=True)
     return Trajectory(
@@ -55,6 +59,8 @@ def _to_trajectory(
         actions=np.asarray(actions, dtype=np.float32),
         rewards=np.asarray(rewards, dtype=np.float64),
         outcomes=outcomes,
+        final_obs=np.asarray(final_obs, dtype=np.float32),
+        terminated=terminated,
     )
 
 

@@ -17,6 +17,7 @@ import gymnasium as gym
 import hydra
 import numpy as np
 import pytorch_lightning as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -27,14 +28,18 @@ from pytorch_lightning.loggers import WandbLogger
 from bcx.callbacks.shift import ShiftCallback
 from bcx.config import validate
 from bcx.data import store
+from bcx.data.collector import Collector
 from bcx.data.datamodule import DemoDataModule
-from bcx.data.demos import Demonstrations, collect
+from bcx.data.demos import Demonstrations
+from bcx.data.minari import read_minari
 from bcx.errors import BCXError
 from bcx.experts.base import Expert, check_matches_env
-from bcx.figures import action_samples
+from bcx.figures import action_samples, compounding_error
 from bcx.heads import PolicyHead
+from bcx.mitigations.base import Mitigation
 from bcx.module import BCModule
 from bcx.policy import Policy
+from bcx.rounds import RoundStore
 from bcx.summary import print_table, write_metrics
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -48,27 +53,116 @@ def run(cfg: DictConfig) -> dict[str, float]:
     envs = make_envs(cfg.env, cfg.rollout.num_envs)
     head = build_head(cfg, envs[0])
     expert = build_expert(cfg, envs[0])
-    demos = load_demonstrations(cfg, expert, envs)
-    train, val = instantiate(cfg.mitigation).training_data(demos).split(cfg.data.val_episodes)
+    mitigation: Mitigation = instantiate(cfg.mitigation)(env=envs[0])
+    collector = Collector(expert, envs, first_seed=cfg.data.seed)
+    demos = load_demonstrations(cfg, mitigation, collector)
+    mitigation.check_budget(len(demos))
+    train, val = demos.split(cfg.data.val_episodes)
+    train = mitigation.training_data(train, collector)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    module = BCModule(build_policy(cfg, envs[0], train, head), **cfg.optim)
-    shift = build_shift_callback(cfg, envs, expert, val, expert_labels=len(demos))
-    trainer = build_trainer(cfg, shift)
-    fit_started = time.perf_counter()
-    data = DemoDataModule(train, val, batch_size=cfg.data.batch_size, seed=cfg.seed)
-    trainer.fit(module, datamodule=data)
-    fit_seconds = time.perf_counter() - fit_started
+    shift = build_shift_callback(cfg, envs, expert, val)
+    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    fit = RoundFitter(cfg, logger, shift, lambda data: new_module(cfg, envs[0], data, head))
+    module, trainer, history = fit.rounds(mitigation, collector, train, val)
     metrics = final_metrics(trainer, shift)
     close_loggers(trainer, metrics)
     if trainer.is_global_zero:
         timing = {
             "steps": trainer.global_step,
+            "rounds": len(history),
             "wall_time_s": time.perf_counter() - started,
-            "train_time_s": fit_seconds - shift.seconds,
+            "train_time_s": fit.seconds - shift.seconds,
             "rollout_time_s": shift.seconds,
+            "collect_time_s": collector.seconds,
         }
-        save_results(cfg, metrics, timing, module.policy, val)
+        save_results(cfg, metrics, timing, module.policy, val, history, shift.curve)
     return metrics
+
+
+class RoundFitter:
+    """Fits the learner once per mitigation round; saves each finished round of a multi-round
+    run (``RoundStore``) and resumes from the last one when the same command runs again."""
+
+    def __init__(self, cfg: DictConfig, logger, shift: ShiftCallback, new_module) -> None:
+        self.cfg, self.logger, self.shift, self.new_module = cfg, logger, shift, new_module
+        self.seconds = 0.0
+
+    def rounds(self, mitigation: Mitigation, collector: Collector, train, val):
+        """(module, last trainer, per-round metrics) after all of the mitigation's rounds."""
+        cfg = self.cfg
+        rounds_store = RoundStore(cfg.resume_dir, run_key(cfg)) if mitigation.rounds > 1 else None
+        saved = rounds_store.load() if rounds_store else None
+        first, checkpoint, module = 0, None, self.new_module(train)
+        if saved is not None:
+            log.info("resuming after round %d from %s", saved.completed_rounds, rounds_store.folder)
+            first, train, checkpoint = saved.completed_rounds, saved.train, saved.checkpoint
+            collector.next_seed = saved.next_seed
+            module = self.new_module(train)
+            # The learner gathers the next round's data before fit() restores the checkpoint.
+            module.load_state_dict(torch.load(checkpoint, weights_only=False)["state_dict"])
+        trainer, history = None, []
+        for index in range(first, mitigation.rounds):
+            gathered_before = dict(collector.timing)
+            if index > 0:
+                gathered = mitigation.next_round(index, train, val, policy_fn(module), collector)
+                if gathered is None:
+                    log.info("expert-label budget spent after %d rounds", index)
+                    break
+                train = gathered
+                if not mitigation.warm_start:
+                    module, checkpoint = self.new_module(train), None
+            fit_before, measured_before = self.seconds, self.shift.seconds
+            trainer = self.fit(module, train, val, checkpoint, index + 1)
+            timing = {
+                "time/rollout_s": collector.timing["rollout"] - gathered_before["rollout"],
+                "time/label_s": collector.timing["label"] - gathered_before["label"],
+                "time/train_s": (self.seconds - fit_before)
+                - (self.shift.seconds - measured_before),
+            }
+            history.append(
+                {"round": index, "data/pairs": len(train), **timing, **self.shift.latest}
+            )
+            if rounds_store is not None and index + 1 < mitigation.rounds:
+                checkpoint = rounds_store.save(trainer, index + 1, train, collector.next_seed)
+        if trainer is None:  # resumed after the budget's last round: measure that learner
+            trainer = build_trainer(cfg, self.logger, first)
+            self.shift.expert_labels = len(train) + len(val)
+            self.shift.latest = self.shift.measure(module)
+        return module, trainer, history
+
+    def fit(self, module: BCModule, train, val, checkpoint, round_count: int) -> pl.Trainer:
+        """One Lightning fit to round_count * trainer.max_steps global steps."""
+        self.shift.expert_labels = len(train) + len(val)
+        trainer = build_trainer(self.cfg, self.logger, round_count, self.shift)
+        data = DemoDataModule(train, val, batch_size=self.cfg.data.batch_size, seed=self.cfg.seed)
+        started = time.perf_counter()
+        trainer.fit(module, datamodule=data, ckpt_path=checkpoint)
+        self.seconds += time.perf_counter() - started
+        return trainer
+
+
+def run_key(cfg: DictConfig) -> dict[str, Any]:
+    """Everything that decides a run's results: the config without where it writes or logs."""
+    skip = {"run_dir", "logger", "resume_dir"}
+    return {
+        k: OmegaConf.to_container(v, resolve=True) if isinstance(v, DictConfig) else v
+        for k, v in cfg.items()
+        if k not in skip and k != "hydra"
+    }
+
+
+def policy_fn(module: BCModule):
+    """The learner as a numpy batch function (its mode), for mitigations that roll it out."""
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        obs_tensor = torch.as_tensor(obs, dtype=torch.float32, device=module.device)
+        return module.policy.act(obs_tensor).cpu().numpy()
+
+    return act
+
+
+def new_module(cfg: DictConfig, env: gym.Env, train: Demonstrations, head) -> BCModule:
+    return BCModule(build_policy(cfg, env, train, head), **cfg.optim)
 
 
 def make_envs(env_cfg: DictConfig, count: int) -> list[gym.Env]:
@@ -86,17 +180,26 @@ def build_expert(cfg: DictConfig, env: gym.Env) -> Expert:
     return expert
 
 
-def load_demonstrations(cfg: DictConfig, expert: Expert, envs: list[gym.Env]) -> Demonstrations:
-    """Expert episodes on seeds data.seed + i, from the cache when an identical set exists."""
+def load_demonstrations(
+    cfg: DictConfig, mitigation: Mitigation, collector: Collector
+) -> Demonstrations:
+    """The initial episodes: read from a Minari dataset (data.source=minari), or collected on
+    seeds data.seed + i, from the cache when an identical set exists."""
+    if cfg.data.source == "minari":
+        return read_dataset(cfg)
     seeds = [cfg.data.seed + i for i in range(cfg.data.episodes)]
     key = {
         "env": OmegaConf.to_container(cfg.env, resolve=True),
         "expert": OmegaConf.to_container(cfg.expert, resolve=True),
         "seeds": seeds,
+        **mitigation.collection_key(),
     }
     stem = f"{cfg.env.id.replace('/', '_')}-{len(seeds)}ep"
     path = store.cache_path(cfg.data.cache_dir, key, stem)
-    demos, reused = store.load_or_create(path, lambda: collect(expert, envs, seeds))
+    demos, reused = store.load_or_create(
+        path, lambda: mitigation.demonstrations(collector, cfg.data.episodes)
+    )
+    collector.next_seed = cfg.data.seed + cfg.data.episodes
     log.info(
         "%s %d expert episodes (%d pairs): %s",
         "reused" if reused else "collected",
@@ -105,6 +208,22 @@ def load_demonstrations(cfg: DictConfig, expert: Expert, envs: list[gym.Env]) ->
         path,
     )
     return demos
+
+
+def read_dataset(cfg: DictConfig) -> Demonstrations:
+    """The first data.episodes episodes of the Minari dataset at data.path."""
+    if not cfg.data.path:
+        raise BCXError(
+            "data.source=minari needs data.path: a Minari dataset folder or its main_data.hdf5."
+        )
+    demos = read_minari(cfg.data.path)
+    if demos.num_episodes < cfg.data.episodes:
+        raise BCXError(
+            f"data.episodes={cfg.data.episodes} but the Minari dataset {cfg.data.path} holds "
+            f"{demos.num_episodes} episodes; lower data.episodes."
+        )
+    log.info("read %d episodes from %s", cfg.data.episodes, cfg.data.path)
+    return demos.episodes(0, cfg.data.episodes)
 
 
 def build_head(cfg: DictConfig, env: gym.Env) -> Callable[..., PolicyHead]:
@@ -138,7 +257,7 @@ def build_policy(
 
 
 def build_shift_callback(
-    cfg: DictConfig, envs: list[gym.Env], expert: Expert, val: Demonstrations, expert_labels: int
+    cfg: DictConfig, envs: list[gym.Env], expert: Expert, val: Demonstrations
 ) -> ShiftCallback:
     """The rollout measurement on evaluation seeds rollout.seed + i."""
     return ShiftCallback(
@@ -147,22 +266,22 @@ def build_shift_callback(
         seeds=[cfg.rollout.seed + i for i in range(cfg.rollout.episodes)],
         every_n_steps=cfg.rollout.every_n_steps,
         held_out=val,
-        expert_labels=expert_labels,
         deterministic=cfg.rollout.deterministic,
     )
 
 
-def build_trainer(cfg: DictConfig, *callbacks: pl.Callback) -> pl.Trainer:
-    """The configured Lightning Trainer plus the fixed parts bcx's data design relies on."""
+def build_trainer(cfg: DictConfig, logger, round_count: int, *callbacks) -> pl.Trainer:
+    """The configured Lightning Trainer, run to round_count * trainer.max_steps global steps,
+    plus the fixed parts bcx's data design relies on."""
     checkpoint = ModelCheckpoint(
         dirpath=Path(cfg.run_dir) / "checkpoints",
         save_last=True,
         save_top_k=0,
         every_n_train_steps=cfg.checkpoint.every_n_steps,
     )
-    logger = instantiate(cfg.logger) if cfg.get("logger") else False
     return instantiate(
         cfg.trainer,
+        max_steps=round_count * cfg.trainer.max_steps,
         logger=logger,
         callbacks=[*callbacks, checkpoint, *progress_bar(cfg)],
         default_root_dir=cfg.run_dir,
@@ -183,14 +302,26 @@ def save_results(
     timing: dict[str, float],
     policy: Policy,
     val: Demonstrations,
+    history: list[dict[str, float]],
+    curve: dict[str, list[float]],
 ) -> None:
-    """metrics.json (+ the optional figure) in the run directory, and the terminal table."""
+    """metrics.json and the figures in the run directory, and the terminal table."""
     run_dir = Path(cfg.run_dir)
     if cfg.figure.action_samples:
         choice = cfg.policy._target_.split(".")[-2]
         action_samples(policy, val, run_dir / "action_samples.png", title=choice)
+    if curve:
+        title = f"{cfg.env.id}, mitigation={cfg.mitigation._target_.split('.')[-2]}"
+        compounding_error(curve, run_dir / "compounding_error.png", title=title)
     config = OmegaConf.to_container(cfg, resolve=True)
-    path = write_metrics(run_dir, metrics, run=timing, config=config)
+    path = write_metrics(
+        run_dir,
+        metrics,
+        run=timing,
+        rounds=history,
+        curves={"compounding_error": curve},
+        config=config,
+    )
     print_table(metrics, title=f"bcx: {cfg.env.id}, {cfg.data.episodes} expert episodes")
     log.info("metrics written to %s", path)
 

@@ -48,6 +48,7 @@ def make_cfg(tmp_path: Path, cache_dir: Path) -> Callable[..., DictConfig]:
                 overrides=[
                     f"run_dir={tmp_path / 'run'}",
                     f"data.cache_dir={cache_dir}",
+                    f"resume_dir={tmp_path / 'rounds'}",
                     *overrides,
                 ],
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import gymnasium as gym
 import numpy as np
@@ -57,6 +57,34 @@ class Demonstrations:
         """(train, validation), split by whole episodes: the last ``val_episodes`` validate."""
         cut = self.num_episodes - val_episodes
         return self.episodes(0, cut), self.episodes(cut, self.num_episodes)
+
+    def relabel(self, actions: np.ndarray) -> Demonstrations:
+        """The same states with new action labels (N, act_dim)."""
+        return replace(self, actions=np.asarray(actions, dtype=np.float32))
+
+    def concat(self, other: Demonstrations) -> Demonstrations:
+        """This data followed by ``other``'s episodes (DAgger's aggregation)."""
+        return Demonstrations(
+            obs=np.concatenate([self.obs, other.obs]),
+            actions=np.concatenate([self.actions, other.actions]),
+            episode_lengths=np.concatenate([self.episode_lengths, other.episode_lengths]),
+            returns=np.concatenate([self.returns, other.returns]),
+        )
+
+    def first_pairs(self, count: int) -> Demonstrations:
+        """The first ``count`` pairs, the episode they end in cut short."""
+        if count >= len(self):
+            return self
+        ends = np.cumsum(self.episode_lengths)
+        last = int(np.searchsorted(ends, count))  # index of the episode the cut falls in
+        lengths = self.episode_lengths[: last + 1].copy()
+        lengths[-1] -= ends[last] - count
+        return Demonstrations(
+            obs=self.obs[:count],
+            actions=self.actions[:count],
+            episode_lengths=lengths,
+            returns=self.returns[: last + 1],
+        )
 
     def as_arrays(self) -> dict[str, np.ndarray]:
         return {

@@ -11,7 +11,7 @@ import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -29,7 +29,11 @@ def cache_path(cache_dir: str | Path, key: dict[str, Any], stem: str) -> Path:
 
 
 def save(demos: Demonstrations, path: Path) -> None:
-    atomic_write(path, lambda f: np.savez(f, **demos.as_arrays()))
+    atomic_write(path, lambda f: write_npz(f, demos))
+
+
+def write_npz(file: IO[bytes], demos: Demonstrations) -> None:
+    np.savez(file, **demos.as_arrays())
 
 
 def load(path: Path) -> Demonstrations | None:

@@ -145,6 +145,18 @@ class LaneEnv(gym.Env[np.ndarray, np.ndarray]):
         info = {"success": not self._left_road, "left_road": left_road}
         return self._observe(), s_dot * self.dt, left_road, False, info
 
+    def perturb_observations(
+        self, obs: np.ndarray, rng: np.random.Generator, scale: float
+    ) -> np.ndarray:
+        """Augmentation (``mitigation=augment``): the car shifted sideways by up to
+        0.5 * scale m and rotated by up to 0.15 * scale rad (uniform), same speed and road.
+        obs (N, 3 + n_preview) -> (N, 3 + n_preview); the preview is kept, as a camera shifted
+        by a fraction of a metre would still see the same curves ahead."""
+        perturbed = np.array(obs, dtype=np.float64)
+        perturbed[:, 0] += rng.uniform(-0.5, 0.5, len(obs)) * scale
+        perturbed[:, 1] += rng.uniform(-0.15, 0.15, len(obs)) * scale
+        return perturbed
+
     def _step_steer_error(self) -> None:
         """Ornstein-Uhlenbeck step; keeps the actuator error's stationary std at `disturbance`."""
         a = self._noise_decay

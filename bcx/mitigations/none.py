@@ -1,13 +1,14 @@
-"""Plain behavioral cloning: the expert's demonstrations, unchanged."""
+"""Plain behavioral cloning: the expert's demonstrations, unchanged, one fit."""
 
 from __future__ import annotations
 
-from bcx.data.demos import Demonstrations
+import gymnasium as gym
+
+from bcx.mitigations.base import Mitigation
 
 
-class NoMitigation:
-    """Trains on the collected demonstrations as they are."""
+class NoMitigation(Mitigation):
+    """Trains once on the collected demonstrations as they are."""
 
-    def training_data(self, demos: Demonstrations) -> Demonstrations:
-        """The demonstrations the learner is fit on: (N, ...) arrays in, the same out."""
-        return demos
+    def __init__(self, *, env: gym.Env) -> None:
+        del env  # plain BC needs nothing from the env

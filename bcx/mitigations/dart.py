@@ -1,0 +1,64 @@
+"""DART (Laskey et al. 2017): noise injected into the expert while it demonstrates.
+
+The expert's executed action gets Gaussian noise, so its episodes wander into the states a
+learner's errors lead to, while each recorded label stays the expert's clean action. The noise is
+fixed (``noise``: std as a fraction of half the action range) or, with ``fit: true``, fitted as in
+DART: after each fit the learner's error covariance on the held-out states sets the noise of the
+next collection, whose episodes join the data, for ``iterations`` fits in all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from bcx.data.collector import Collector
+from bcx.data.demos import Demonstrations
+from bcx.mitigations.base import Mitigation, require_int, require_number
+from bcx.rollout import PolicyFn
+
+
+class Dart(Mitigation):
+    """The expert demonstrates with noisy actions; labels stay clean."""
+
+    def __init__(
+        self,
+        *,
+        env: gym.Env,
+        noise: float = 0.2,
+        fit: bool = False,
+        iterations: int = 2,
+        episodes_per_iteration: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.noise = require_number("noise", noise, 0.0)
+        self.fit = bool(fit)
+        self.rounds = require_int("iterations", iterations, 1) if self.fit else 1
+        if episodes_per_iteration is not None:
+            require_int("episodes_per_iteration", episodes_per_iteration, 1)
+        self.episodes_per_iteration = episodes_per_iteration
+        self.seed = seed
+        half_range = (env.action_space.high - env.action_space.low) / 2
+        self.initial_cov = np.diag((self.noise * half_range) ** 2)
+
+    def collection_key(self) -> dict[str, Any]:
+        return {"dart_noise": self.noise, "dart_seed": self.seed}
+
+    def demonstrations(self, collector: Collector, episodes: int) -> Demonstrations:
+        return collector.episodes(collector.noisy_expert(self.initial_cov, self.seed), episodes)
+
+    def next_round(
+        self,
+        round_index: int,
+        train: Demonstrations,
+        held_out: Demonstrations,
+        learner: PolicyFn,
+        collector: Collector,
+    ) -> Demonstrations:
+        errors = learner(held_out.obs) - held_out.actions
+        cov = np.atleast_2d(np.cov(errors, rowvar=False))
+        count = self.episodes_per_iteration or int(train.num_episodes)
+        driver = collector.noisy_expert(cov, self.seed + round_index)
+        return train.concat(collector.episodes(driver, count))

@@ -43,13 +43,16 @@ def train_expert(cfg: DictConfig) -> dict:
     env = gym.make(cfg.env.id, **cfg.env.kwargs)
     model = load_or_create(cfg, env, work_dir)
     started = time.perf_counter()
+    # Progress evaluations load the actor from a zoo folder of the work dir, as expert=zoo
+    # would; only the finished actor goes to the real zoo.
+    progress_folder = work_dir / "progress_zoo" / cfg.env.id
     while model.num_timesteps < cfg.steps:
         chunk = min(cfg.checkpoint_every, cfg.steps - model.num_timesteps)
         model.learn(total_timesteps=chunk, reset_num_timesteps=False, progress_bar=False)
         save_checkpoint(model, work_dir)
-        export_actor(model, env, zoo_folder)
+        export_actor(model, env, progress_folder)
         seconds = time.perf_counter() - started
-        log_progress(cfg, work_dir, zoo_folder, model.num_timesteps, seconds)
+        log_progress(cfg, work_dir, progress_folder, model.num_timesteps, seconds)
     export_actor(model, env, zoo_folder)
     meta = evaluate(cfg, zoo_folder, model.num_timesteps, env)
     atomic_write_json(zoo_folder / META_FILE, meta)

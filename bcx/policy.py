@@ -74,6 +74,16 @@ class Policy(nn.Module):
         mode = self.head.mode(self.features(obs))
         return ((mode - self.normalize_action(actions)) ** 2).mean(dim=-1)
 
+    def numpy_fn(self, deterministic: bool = True) -> Callable[[np.ndarray], np.ndarray]:
+        """This policy as a batch function on numpy arrays, for rollouts: obs (B, obs_dim) ->
+        actions (B, act_dim), computed on the policy's device."""
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            obs_tensor = torch.as_tensor(obs, dtype=torch.float32, device=self.obs_mean.device)
+            return self.act(obs_tensor, deterministic).cpu().numpy()
+
+        return act
+
     @torch.no_grad()
     def act(self, obs: Tensor, deterministic: bool = True) -> Tensor:
         """Actions in env units for raw observations: (B, obs_dim) -> (B, act_dim)."""

@@ -104,7 +104,8 @@ class RoundFitter:
         for index in range(first, mitigation.rounds):
             gathered_before = dict(collector.timing)
             if index > 0:
-                gathered = mitigation.next_round(index, train, val, policy_fn(module), collector)
+                learner = module.policy.numpy_fn()
+                gathered = mitigation.next_round(index, train, val, learner, collector)
                 if gathered is None:
                     log.info("expert-label budget spent after %d rounds", index)
                     break
@@ -112,7 +113,9 @@ class RoundFitter:
                 if not mitigation.warm_start:
                     module, checkpoint = self.new_module(train), None
             fit_before, measured_before = self.seconds, self.shift.seconds
-            trainer = self.fit(module, train, val, checkpoint, index + 1)
+            # Warm rounds continue the global step; a fit from scratch runs max_steps afresh.
+            round_count = index + 1 if mitigation.warm_start else 1
+            trainer = self.fit(module, train, val, checkpoint, round_count)
             timing = {
                 "time/rollout_s": collector.timing["rollout"] - gathered_before["rollout"],
                 "time/label_s": collector.timing["label"] - gathered_before["label"],
@@ -149,16 +152,6 @@ def run_key(cfg: DictConfig) -> dict[str, Any]:
         for k, v in cfg.items()
         if k not in skip and k != "hydra"
     }
-
-
-def policy_fn(module: BCModule):
-    """The learner as a numpy batch function (its mode), for mitigations that roll it out."""
-
-    def act(obs: np.ndarray) -> np.ndarray:
-        obs_tensor = torch.as_tensor(obs, dtype=torch.float32, device=module.device)
-        return module.policy.act(obs_tensor).cpu().numpy()
-
-    return act
 
 
 def new_module(cfg: DictConfig, env: gym.Env, train: Demonstrations, head) -> BCModule:

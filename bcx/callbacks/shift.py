@@ -82,7 +82,7 @@ class ShiftCallback(pl.Callback):
         device = module.device
         was_training = module.training
         module.eval()
-        runs = rollout(self._policy_fn(module), self.envs, self.seeds)
+        runs = rollout(module.policy.numpy_fn(self.deterministic), self.envs, self.seeds)
         module.train(was_training)
         visited = np.concatenate([t.obs for t in runs])
         labels = self.expert(visited)
@@ -98,15 +98,6 @@ class ShiftCallback(pl.Callback):
             **self._rollout_metrics(runs),
             "expert/labels": float(self.expert_labels),
         }
-
-    def _policy_fn(self, module: BCModule):
-        """The module's policy as a numpy batch function for ``rollout``."""
-
-        def act(obs: np.ndarray) -> np.ndarray:
-            obs_tensor = torch.as_tensor(obs, dtype=torch.float32, device=module.device)
-            return module.policy.act(obs_tensor, self.deterministic).cpu().numpy()
-
-        return act
 
     @staticmethod
     def _shift_metrics(dataset: dict[str, float], on_policy: dict[str, float]) -> dict[str, float]:

@@ -8,6 +8,7 @@ an SB3 SAC actor: MLP trunk, mean layer, tanh squashing; no critics, no replay b
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import gymnasium as gym
@@ -88,8 +89,9 @@ def load_actor(path: Path) -> SquashedActor:
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         return SquashedActor(saved["weights"], saved["action_low"], saved["action_high"]).eval()
-    except (OSError, RuntimeError, KeyError, ValueError) as err:
-        raise BCXError(f"expert=zoo: {path} is not a readable bcx actor file: {err}") from err
+    except (OSError, RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as err:
+        reason = str(err).splitlines()[0]
+        raise BCXError(f"expert=zoo: {path} is not a readable bcx actor file: {reason}") from err
 
 
 def save_actor(write, weights: dict[str, torch.Tensor], low: np.ndarray, high: np.ndarray) -> None:

@@ -267,7 +267,7 @@ def main() -> None:
     )
     print(
         "dagger round (lane, 8 learner episodes): "
-        + ", ".join(f"{k} {v:.2f}" for k, v in dagger.items())
+        + ", ".join(f"{k.removesuffix('_s')} {1000 * v:.1f} ms" for k, v in dagger.items())
     )
     print(f"written to {path}")
 

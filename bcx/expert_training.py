@@ -9,7 +9,6 @@ goes into ``meta.json`` next to it.
 from __future__ import annotations
 
 import csv
-import importlib.metadata
 import logging
 import os
 import sys
@@ -25,12 +24,12 @@ from omegaconf import DictConfig, OmegaConf
 from bcx.errors import BCXError
 from bcx.experts.zoo import ACTOR_FILE, META_FILE, ZOO_DIR, ZooExpert, save_actor
 from bcx.io import atomic_write, atomic_write_json
+from bcx.provenance import provenance
 from bcx.rollout import random_policy, rollout
 from bcx.train import CONF_DIR
 
 log = logging.getLogger("bcx.expert")
 MODEL_FILE, BUFFER_FILE, PROGRESS_FILE = "sac.zip", "replay_buffer.pkl", "progress.csv"
-VERSIONED_PACKAGES = ("bcx", "torch", "stable-baselines3", "gymnasium", "mujoco", "numpy")
 
 
 def train_expert(cfg: DictConfig) -> dict:
@@ -160,16 +159,9 @@ def evaluate(cfg: DictConfig, zoo_folder: Path, steps: int, env: gym.Env) -> dic
             "return_std": float(returns.std()),
             "random_return_mean": float(random_returns.mean()),
         },
-        "versions": {name: _version(name) for name in VERSIONED_PACKAGES},
+        **provenance(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-
-
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 @hydra.main(config_path=CONF_DIR, config_name="expert_train", version_base="1.3")

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bcx.io import atomic_write
-from bcx.summary import METRICS_FILE
+from bcx.summary import FAILED_FILE, METRICS_FILE
 
 
 def load_runs(sweep_dir: str | Path) -> tuple[list[dict[str, Any]], list[Path]]:
@@ -37,6 +38,14 @@ def load_runs(sweep_dir: str | Path) -> tuple[list[dict[str, Any]], list[Path]]:
         else:
             failed.append(job)
     return finished, failed
+
+
+def failure_reason(job: Path) -> str:
+    """The error a failed job recorded, or what is known without one."""
+    try:
+        return json.loads((job / FAILED_FILE).read_text())["error"]
+    except (OSError, ValueError, KeyError):
+        return "no error recorded (killed, or an unexpected exception: see its log)"
 
 
 def lookup(config: dict[str, Any], dotted: str) -> Any:
@@ -136,7 +145,7 @@ def print_rows(rows, group_by, columns, title: str, failed: Sequence[Path]) -> N
     console = Console()
     console.print(table)
     for job in failed:
-        console.print(f"[red]failed (no {METRICS_FILE}):[/red] {job}")
+        console.print(f"[red]failed:[/red] {job}: {failure_reason(job)}")
 
 
 class SweepReport(Callback):
@@ -161,8 +170,8 @@ class SweepReport(Callback):
         rows = summarize(runs, self.group_by, self.columns)
         markdown = to_markdown(rows, self.group_by, self.columns)
         if failed:
-            markdown += (
-                "\nFailed runs (no metrics.json): " + ", ".join(p.name for p in failed) + "\n"
+            markdown += "\nFailed runs (no metrics.json):\n\n" + "".join(
+                f"- {job.name}: {failure_reason(job)}\n" for job in failed
             )
         atomic_write(
             sweep_dir / f"{self.name}.md",
@@ -171,3 +180,5 @@ class SweepReport(Callback):
         csv_text = to_csv(rows, self.group_by, self.columns)
         atomic_write(sweep_dir / f"{self.name}.csv", lambda f: f.write(csv_text.encode()))
         print_rows(rows, self.group_by, self.columns, self.title, failed)
+        if failed:  # every other job's results are kept and reported; the sweep still failed
+            sys.exit(f"{len(failed)} of {len(runs) + len(failed)} jobs failed; see {sweep_dir}")

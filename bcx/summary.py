@@ -12,6 +12,7 @@ from rich.table import Table
 from bcx.io import atomic_write_json
 
 METRICS_FILE = "metrics.json"
+FAILED_FILE = "failed.json"  # {"error": message}: a sweep job that stopped on bad input or NaN
 
 
 def write_metrics(run_dir: str | Path, metrics: dict[str, float], **extra: Any) -> Path:

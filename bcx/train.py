@@ -39,8 +39,10 @@ from bcx.heads import PolicyHead
 from bcx.mitigations.base import Mitigation
 from bcx.module import BCModule
 from bcx.policy import Policy
+from bcx.provenance import provenance
 from bcx.rounds import RoundStore
-from bcx.summary import print_table, write_metrics
+from bcx.io import atomic_write_json
+from bcx.summary import FAILED_FILE, print_table, write_metrics
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 log = logging.getLogger("bcx")
@@ -311,6 +313,7 @@ def save_results(
         run_dir,
         metrics,
         run=timing,
+        provenance=provenance(),
         rounds=history,
         curves={"compounding_error": curve},
         config=config,
@@ -340,7 +343,10 @@ def main(cfg: DictConfig) -> dict[str, float]:
     except BCXError as error:
         print(f"bcx: error: {error}", file=sys.stderr)
         if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # Hydra marks this job failed and still runs the sweep's other jobs
+            # Let the sweep go on to its other jobs and its report, which lists this job as
+            # failed with this message and ends the sweep with a non-zero exit.
+            atomic_write_json(Path(cfg.run_dir) / FAILED_FILE, {"error": str(error)})
+            return {}
         sys.exit(2)
 
 

@@ -38,3 +38,17 @@ def test_experiment_smoke_runs_and_reports(tmp_path, name):
     if name == "imitation_benchmark":  # the overall table: one IQM row per method
         overall = (tmp_path / "sweep" / "overall.md").read_text()
         assert "iqm:rollout/normalized_return" in overall and overall.count("\n| ") == 3
+
+
+def test_a_failed_job_keeps_the_others_and_is_reported(tmp_path):
+    """data.val_episodes=5 >= data.episodes=3 fails one job; the other one still runs, the
+    report lists the failure with its reason, and the sweep exits non-zero."""
+    overrides = [*SHRINK, "hydra.sweeper.params.policy=gaussian", "data.val_episodes=1,5"]
+    result = run_cli(
+        "experiment=heads_multimodal", *overrides, "hydra.sweep.dir=sweep", cwd=tmp_path
+    )
+    assert result.returncode != 0
+    summary = (tmp_path / "sweep" / "summary.md").read_text()
+    assert "Failed runs" in summary and "data.val_episodes must be smaller" in summary
+    assert len(list((tmp_path / "sweep").glob("*/metrics.json"))) == 1
+    assert "1 of 2 jobs failed" in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bcx.report import SweepReport, load_runs, summarize, to_markdown
@@ -44,8 +45,19 @@ def test_sweep_report_writes_summary_files(tmp_path):
 
     fake_run(tmp_path, 0, "gmm", 1.0)
     fake_run(tmp_path, 1, "gaussian", None)
+    (tmp_path / "1" / "failed.json").write_text('{"error": "optim.lr must be a number > 0"}')
     report = SweepReport(group_by=["policy"], columns=["rollout/success"], title="t")
-    report.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    with pytest.raises(SystemExit, match="1 of 2 jobs failed"):
+        report.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
     summary = (tmp_path / "summary.md").read_text()
-    assert "| gmm | 1 |" in summary and "Failed runs" in summary and "1" in summary
+    assert "| gmm | 1 |" in summary and "Failed runs" in summary
+    assert "- 1: optim.lr must be a number > 0" in summary
     assert (tmp_path / "summary.csv").read_text().startswith("policy,runs,rollout/success mean")
+
+
+def test_interquartile_mean_trims_a_quarter_at_each_end():
+    from bcx.report import interquartile_mean
+
+    assert interquartile_mean(np.array([0.0, 1.0, 2.0, 3.0, 100.0, -50.0, 1.5, 2.5])) == 1.75
+    assert interquartile_mean(np.array([1.0, 2.0, np.nan])) == 1.5  # n=2: nothing trimmed
+    assert np.isnan(interquartile_mean(np.array([np.nan])))

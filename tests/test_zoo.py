@@ -51,7 +51,8 @@ def test_bcx_expert_trains_resumes_and_ships_an_actor_equal_to_sacs(tmp_path):
     saved = json.loads((tmp_path / "zoo" / "InvertedPendulum-v5" / "meta.json").read_text())
     assert saved == meta
     assert set(meta["eval"]) >= {"return_mean", "return_std", "random_return_mean"}
-    assert meta["versions"]["stable-baselines3"] != "unknown"
+    assert meta["versions"]["stable-baselines3"] != "not installed"
+    assert len(meta["git"]["commit"]) == 40
 
     env = gym.make("InvertedPendulum-v5")
     expert = ZooExpert(env=env, zoo_dir=tmp_path / "zoo")

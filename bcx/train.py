@@ -36,12 +36,12 @@ from bcx.errors import BCXError
 from bcx.experts.base import Expert, check_matches_env
 from bcx.figures import action_samples, compounding_error
 from bcx.heads import PolicyHead
+from bcx.io import atomic_write_json
 from bcx.mitigations.base import Mitigation
 from bcx.module import BCModule
 from bcx.policy import Policy
 from bcx.provenance import provenance
 from bcx.rounds import RoundStore
-from bcx.io import atomic_write_json
 from bcx.summary import FAILED_FILE, print_table, write_metrics
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")

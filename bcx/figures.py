@@ -78,3 +78,85 @@ def _save(fig, path: str | Path) -> Path:
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
     return path
+
+
+def training_curves(
+    groups: dict[str, list[dict[str, list[tuple[float, float]]]]], path: str | Path
+) -> Path | None:
+    """The lecture's Figure 2 per group: dataset vs on-policy NLL over training steps, averaged
+    over the group's runs at each logged step (symlog scale: on-policy NLLs have heavy tails).
+    groups: label -> each run's logged series; None when no run logged shift metrics."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    drawn = False
+    for index, (label, logs) in enumerate(groups.items()):
+        color = f"C{index % 10}"
+        for metric, style in (("shift/dataset_nll", "--"), ("shift/on_policy_nll", "-")):
+            steps, means = _mean_by_step([log.get(metric, []) for log in logs])
+            if steps:
+                short = metric.split("/")[1].removesuffix("_nll")
+                ax.plot(steps, means, style, color=color, marker="o", label=f"{label} ({short})")
+                drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_yscale("symlog")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("NLL of the expert's actions")
+    ax.set_title("dataset (dashed) vs on-policy (solid) NLL")
+    _legend_outside(fig, ax)
+    return _save(fig, path)
+
+
+def _legend_outside(fig, ax) -> None:
+    """Many groups: the legend goes right of the axes, the figure widens to hold it."""
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.set_size_inches(11, 4.5)
+
+
+def _mean_by_step(series: list[list[tuple[float, float]]]) -> tuple[list[float], list[float]]:
+    by_step: dict[float, list[float]] = {}
+    for points in series:
+        for step, value in points:
+            by_step.setdefault(step, []).append(value)
+    steps = sorted(by_step)
+    return steps, [float(np.mean(by_step[s])) for s in steps]
+
+
+def returns_by_group(groups: dict[str, list[float]], path: str | Path) -> Path | None:
+    """Mean +- std normalized return per group (bars); None when no run has one."""
+    values = {k: np.array(v, dtype=float) for k, v in groups.items()}
+    values = {k: v[~np.isnan(v)] for k, v in values.items()}
+    values = {k: v for k, v in values.items() if len(v)}
+    if not values:
+        return None
+    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(values)), 4))
+    ax.bar(
+        range(len(values)),
+        [v.mean() for v in values.values()],
+        yerr=[v.std() for v in values.values()],
+        capsize=4,
+    )
+    ax.set_xticks(range(len(values)), list(values), rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel("normalized return (random 0, expert 1)")
+    return _save(fig, path)
+
+
+def compounding_curves(groups: dict[str, list[dict[str, list[float]]]], path: str | Path):
+    """Mean state distance to the expert over the episode, one line per group; None when no
+    run recorded the curve."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    drawn = False
+    for label, curves in groups.items():
+        curves = [c for c in curves if c.get("state_distance")]
+        if curves:
+            distance = np.nanmean([c["state_distance"] for c in curves], axis=0)
+            ax.plot(curves[0]["timestep"], distance, marker="o", label=label)
+            drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_yscale("symlog")
+    ax.set_xlabel("timestep")
+    ax.set_ylabel("state distance to expert (held-out stds)")
+    _legend_outside(fig, ax)
+    return _save(fig, path)

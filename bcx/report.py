@@ -7,6 +7,7 @@ the table and writes ``summary.md`` and ``summary.csv`` into the sweep directory
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -22,6 +23,8 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
+from bcx import figures
+from bcx.errors import BCXError
 from bcx.io import atomic_write
 from bcx.summary import FAILED_FILE, METRICS_FILE
 
@@ -29,7 +32,21 @@ from bcx.summary import FAILED_FILE, METRICS_FILE
 def load_runs(sweep_dir: str | Path) -> tuple[list[dict[str, Any]], list[Path]]:
     """(finished runs' metrics.json contents, job folders without one) under ``sweep_dir``."""
     sweep_dir = Path(sweep_dir)
-    jobs = sorted(p.parent.parent for p in sweep_dir.glob("*/.hydra/config.yaml"))
+    return _read_jobs(sorted(p.parent.parent for p in sweep_dir.glob("*/.hydra/config.yaml")))
+
+
+def find_runs(folders: Sequence[str | Path]) -> tuple[list[dict[str, Any]], list[Path]]:
+    """Like ``load_runs`` over any mix of run folders, sweep folders and folders of sweeps: every
+    folder below them that holds a metrics.json, a failed.json or a Hydra job config is a run."""
+    jobs: set[Path] = set()
+    for folder in map(Path, folders):
+        for marker in (METRICS_FILE, FAILED_FILE, ".hydra/config.yaml"):
+            jobs |= {p.parent for p in folder.rglob(marker)}
+    jobs = {job.parent if job.name == ".hydra" else job for job in jobs}
+    return _read_jobs(sorted(jobs))
+
+
+def _read_jobs(jobs: Sequence[Path]) -> tuple[list[dict[str, Any]], list[Path]]:
     finished, failed = [], []
     for job in jobs:
         path = job / METRICS_FILE
@@ -90,6 +107,42 @@ def interquartile_mean(values: np.ndarray) -> float:
         return math.nan
     cut = len(values) // 4
     return float(values[cut : len(values) - cut].mean())
+
+
+# Keys that differ between runs without being what a sweep compares.
+NOT_SWEPT = ("seed", "data.seed", "run_dir", "resume_dir", "data.cache_dir", "hydra", "logger")
+
+
+def swept_keys(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """Config keys that every run has and whose values differ between runs (a config group
+    choice counts as one key, its own sub-keys not), leaving out seeds and where runs write."""
+    flat = [_flatten(run["config"]) for run in runs]
+    keys = sorted(set.intersection(*(set(f) for f in flat))) if flat else []
+    differing = [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
+    choices = [k for k in differing if any(isinstance(f.get(k), _Choice) for f in flat)]
+    return [
+        k
+        for k in differing
+        if not any(k == n or k.startswith(f"{n}.") for n in NOT_SWEPT)
+        and not any(k.startswith(f"{c}.") for c in choices)
+    ]
+
+
+class _Choice(str):
+    """A config group choice in a flattened config (the module stem of its ``_target_``)."""
+
+
+def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            if "_target_" in value:
+                flat[name] = _Choice(value["_target_"].split(".")[-2])
+            flat |= _flatten({k: v for k, v in value.items() if k != "_target_"}, f"{name}.")
+        else:
+            flat[name] = value
+    return flat
 
 
 def _group_value(run: dict[str, Any], key: str) -> Any:
@@ -182,3 +235,109 @@ class SweepReport(Callback):
         print_rows(rows, self.group_by, self.columns, self.title, failed)
         if failed:  # every other job's results are kept and reported; the sweep still failed
             sys.exit(f"{len(failed)} of {len(runs) + len(failed)} jobs failed; see {sweep_dir}")
+
+
+DEFAULT_COLUMNS = (
+    "rollout/normalized_return",
+    "iqm:rollout/normalized_return",
+    "rollout/success",
+    "shift/dataset_nll",
+    "shift/on_policy_nll",
+    "shift/gap",
+    "expert/labels",
+    "run.train_time_s",
+)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``bcx-report DIR [DIR ...]``: tables and figures for any set of runs and sweeps."""
+    parser = argparse.ArgumentParser(prog="bcx-report", description=main.__doc__)
+    parser.add_argument("dirs", nargs="+", type=Path, help="run or sweep folders")
+    parser.add_argument("--by", nargs="*", help="config keys to group by (default: the swept ones)")
+    parser.add_argument(
+        "--columns",
+        nargs="*",
+        default=list(DEFAULT_COLUMNS),
+        help="metrics, run.* fields, or iqm:<metric>",
+    )
+    parser.add_argument("--out", type=Path, help="output folder (default: <first dir>/report)")
+    args = parser.parse_args(argv)
+    try:
+        write_report(args.dirs, args.by, args.columns, args.out or args.dirs[0] / "report")
+    except BCXError as error:
+        print(f"bcx-report: error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def write_report(
+    dirs: Sequence[Path], by: Sequence[str] | None, columns: Sequence[str], out: Path
+) -> Path:
+    """report.md, report.csv and the figures in ``out``; returns report.md's path."""
+    missing = [str(d) for d in dirs if not Path(d).is_dir()]
+    if missing:
+        raise BCXError(f"no such folder: {', '.join(missing)}.")
+    runs, failed = find_runs(dirs)
+    if not runs and not failed:
+        raise BCXError(
+            f"no bcx runs under {', '.join(map(str, dirs))}: no folder there holds a "
+            f"{METRICS_FILE}, a {FAILED_FILE} or a Hydra job config (.hydra/config.yaml)."
+        )
+    group_by = list(by) if by else swept_keys(runs)
+    rows = summarize(runs, group_by, columns) if runs else []
+    out.mkdir(parents=True, exist_ok=True)
+    figures = report_figures(runs, group_by, out)
+    markdown = f"# bcx report: {len(runs)} runs\n\n" + to_markdown(rows, group_by, columns)
+    markdown += "".join(f"\n![{p.stem}]({p.name})\n" for p in figures)
+    if failed:
+        markdown += "\nFailed runs:\n\n" + "".join(
+            f"- {job}: {failure_reason(job)}\n" for job in failed
+        )
+    atomic_write(out / "report.md", lambda f: f.write(markdown.encode()))
+    csv_text = to_csv(rows, group_by, columns)
+    atomic_write(out / "report.csv", lambda f: f.write(csv_text.encode()))
+    print_rows(rows, group_by, columns, f"bcx report ({out})", failed)
+    return out / "report.md"
+
+
+def report_figures(runs: Sequence[dict[str, Any]], group_by: Sequence[str], out: Path):
+    """The figures a report links: dataset vs on-policy NLL over training (from the CSV logs),
+    normalized return per group, and compounding-error curves per group."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        label = ", ".join(f"{k}={_group_value(run, k)}" for k in group_by) or "all runs"
+        groups.setdefault(label, []).append(run)
+    made = [
+        figures.training_curves(
+            {g: [read_log(Path(r["dir"])) for r in members] for g, members in groups.items()},
+            out / "nll_over_training.png",
+        ),
+        figures.returns_by_group(
+            {
+                g: [_column_value(r, "rollout/normalized_return") for r in m]
+                for g, m in groups.items()
+            },
+            out / "normalized_return.png",
+        ),
+        figures.compounding_curves(
+            {
+                g: [r.get("curves", {}).get("compounding_error", {}) for r in m]
+                for g, m in groups.items()
+            },
+            out / "compounding_error.png",
+        ),
+    ]
+    return [path for path in made if path is not None]
+
+
+def read_log(run_dir: Path) -> dict[str, list[tuple[float, float]]]:
+    """{metric: [(step, value), ...]} from a run's CSV log (logger=csv), {} without one."""
+    path = run_dir / "logs" / "metrics.csv"
+    if not path.is_file():
+        return {}
+    series: dict[str, list[tuple[float, float]]] = {}
+    with path.open() as f:
+        for row in csv.DictReader(f):
+            for key, value in row.items():
+                if key not in ("step", "epoch") and value not in ("", None):
+                    series.setdefault(key, []).append((float(row["step"]), float(value)))
+    return series

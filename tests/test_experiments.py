@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bcx.report import main
 from bcx.train import CONF_DIR
 from tests.conftest import run_cli
 
@@ -35,6 +36,10 @@ def test_experiment_smoke_runs_and_reports(tmp_path, name):
     jobs = list((tmp_path / "sweep").glob("*/metrics.json"))
     assert len(jobs) >= 2
     assert summary.count("\n| ") == 1 + len(jobs)  # header + one row per configuration
+    main([str(tmp_path / "sweep"), "--out", str(tmp_path / "report")])  # bcx-report reads it too
+    assert "Failed runs" not in (tmp_path / "report" / "report.md").read_text()
+    assert (tmp_path / "report" / "nll_over_training.png").exists()
+    assert (tmp_path / "report" / "compounding_error.png").exists()
     if name == "imitation_benchmark":  # the overall table: one IQM row per method
         overall = (tmp_path / "sweep" / "overall.md").read_text()
         assert "iqm:rollout/normalized_return" in overall and overall.count("\n| ") == 3

@@ -61,3 +61,42 @@ def test_interquartile_mean_trims_a_quarter_at_each_end():
     assert interquartile_mean(np.array([0.0, 1.0, 2.0, 3.0, 100.0, -50.0, 1.5, 2.5])) == 1.75
     assert interquartile_mean(np.array([1.0, 2.0, np.nan])) == 1.5  # n=2: nothing trimmed
     assert np.isnan(interquartile_mean(np.array([np.nan])))
+
+
+def test_bcx_report_groups_runs_from_several_folders_by_the_swept_key(tmp_path, capsys):
+    from bcx.report import main
+
+    fake_run(tmp_path / "sweep_a", 0, "gmm", 1.0)
+    fake_run(tmp_path / "sweep_a", 1, "gaussian", 0.2)
+    fake_run(tmp_path / "sweep_b", 0, "gmm", 0.8)
+    fake_run(tmp_path / "sweep_b", 1, "gaussian", None)  # failed
+    main(
+        [
+            str(tmp_path / "sweep_a"),
+            str(tmp_path / "sweep_b"),
+            "--out",
+            str(tmp_path / "out"),
+            "--columns",
+            "rollout/success",
+            "iqm:rollout/success",
+        ]
+    )
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "| policy | runs | rollout/success | iqm:rollout/success |" in report  # not seed
+    assert "| gmm | 2 | 0.9 ± 0.1 | 0.9 |" in report
+    assert "Failed runs" in report and "sweep_b/1" in report
+    assert (tmp_path / "out" / "normalized_return.png").exists() is False  # no such metric
+    assert (tmp_path / "out" / "report.csv").read_text().startswith("policy,runs,")
+
+
+def test_bcx_report_on_a_folder_without_runs_says_so(tmp_path, capsys):
+    from bcx.report import main
+
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path / "notes")])
+    assert exit_info.value.code == 2
+    assert "no bcx runs under" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "missing")])
+    assert "no such folder" in capsys.readouterr().err

@@ -80,8 +80,12 @@ class Augment(Mitigation):
         )
         return train.concat(extra)
 
-    def perturb(self, obs: np.ndarray, train: Demonstrations, rng: np.random.Generator):
+    def perturb(
+        self, obs: np.ndarray, train: Demonstrations, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Perturbed copies of obs (N, obs_dim) by the chosen method."""
         if self.method == "domain":
-            return self.env.perturb_observations(obs, rng, self.scale)
+            augmenter: DomainAugmenter = self.env  # checked in __init__
+            return augmenter.perturb_observations(obs, rng, self.scale)
         feature_std = train.obs.std(axis=0)
         return obs + rng.standard_normal(obs.shape) * self.scale * feature_std

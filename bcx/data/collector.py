@@ -43,11 +43,18 @@ class Collector:
 
     def episodes(self, driver: PolicyFn, count: int) -> Demonstrations:
         """``count`` episodes driven by ``driver`` (B, obs) -> (B, act), labelled by the expert."""
+        demos = self._drive(driver, count)
+        return demos.relabel(self.label(demos.obs))
+
+    def expert_episodes(self, count: int) -> Demonstrations:
+        """``count`` episodes the expert drives itself: what it executed is its label."""
+        return self._drive(self.expert, count)
+
+    def _drive(self, driver: PolicyFn, count: int) -> Demonstrations:
         started = time.perf_counter()
         trajectories = rollout(driver, self.envs, self.take_seeds(count))
         self.timing["rollout"] += time.perf_counter() - started
-        demos = Demonstrations.from_trajectories(trajectories)
-        return demos.relabel(self.label(demos.obs))
+        return Demonstrations.from_trajectories(trajectories)
 
     def label(self, obs: np.ndarray) -> np.ndarray:
         """The expert's actions for states (N, obs_dim) -> (N, act_dim) float32, one batch."""

@@ -29,7 +29,7 @@ class Mitigation:
 
     def demonstrations(self, collector: Collector, episodes: int) -> Demonstrations:
         """The initial data (training and held-out episodes): the expert drives and labels."""
-        return collector.episodes(collector.expert, episodes)
+        return collector.expert_episodes(episodes)
 
     def training_data(self, train: Demonstrations, collector: Collector) -> Demonstrations:
         """What the first fit trains on, given the initial training episodes."""

@@ -49,23 +49,20 @@ class BCModule(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
     @torch.no_grad()
-    def losses(self, obs: Tensor, actions: Tensor) -> Tensor:
-        """Per-state head loss (NLL for density heads) in eval mode: (B,)."""
+    def per_state(self, obs: Tensor, actions: Tensor) -> dict[str, Tensor]:
+        """Per-state NLL (head loss) and mode-vs-label MSE in eval mode: {"nll", "mse"} (B,)."""
         was_training = self.training
         self.eval()
-        values = self.policy.loss(obs, actions)
+        values = {
+            "nll": self.policy.loss(obs, actions),
+            "mse": self.policy.squared_error(obs, actions),
+        }
         self.train(was_training)
         return values
 
-    @torch.no_grad()
     def evaluate(self, obs: Tensor, actions: Tensor) -> dict[str, float]:
         """Mean NLL (head loss) and mode-vs-label MSE on a labelled set of states."""
-        was_training = self.training
-        self.eval()
-        nll = self.policy.loss(obs, actions).mean().item()
-        mse = self.policy.squared_error(obs, actions).mean().item()
-        self.train(was_training)
-        return {"nll": nll, "mse": mse}
+        return {name: v.mean().item() for name, v in self.per_state(obs, actions).items()}
 
     def _require_finite(self, value: Tensor, name: str) -> None:
         if not torch.isfinite(value):

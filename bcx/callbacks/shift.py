@@ -86,13 +86,14 @@ class ShiftCallback(pl.Callback):
         module.train(was_training)
         visited = np.concatenate([t.obs for t in runs])
         labels = self.expert(visited)
-        per_state = module.losses(*_tensors(visited, labels, device)).cpu().numpy()
-        on_policy = module.evaluate(*_tensors(visited, labels, device))
+        per_state = module.per_state(*_tensors(visited, labels, device))
+        on_policy = {name: v.mean().item() for name, v in per_state.items()}
         dataset = module.evaluate(*_tensors(self.held_out.obs, self.held_out.actions, device))
         if with_curve:
             self.baselines()
             scale = np.maximum(self.held_out.obs.std(axis=0), 1e-6)
-            self.curve = compounding_error(runs, self._expert_runs, per_state, scale)
+            per_state_nll = per_state["nll"].cpu().numpy()
+            self.curve = compounding_error(runs, self._expert_runs, per_state_nll, scale)
         return {
             **self._shift_metrics(dataset, on_policy),
             **self._rollout_metrics(runs),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from bcx.errors import BCXError
+from bcx.errors import BCXError, exit_with
 from bcx.experts.zoo import ACTOR_FILE, META_FILE, ZOO_DIR, ZooExpert, save_actor
 from bcx.io import atomic_write, atomic_write_json
 from bcx.provenance import provenance
@@ -169,8 +168,7 @@ def main(cfg: DictConfig) -> None:
     try:
         train_expert(cfg)
     except BCXError as error:
-        print(f"bcx-expert: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        exit_with("bcx-expert", error)
 
 
 if __name__ == "__main__":

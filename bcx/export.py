@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 from pathlib import Path
 
 import hydra
@@ -18,7 +17,7 @@ from omegaconf import DictConfig
 
 from bcx.data.demos import Demonstrations
 from bcx.data.minari import write_minari
-from bcx.errors import BCXError
+from bcx.errors import BCXError, exit_with
 from bcx.rollout import rollout
 from bcx.train import CONF_DIR, build_expert, make_envs
 
@@ -60,8 +59,7 @@ def main(cfg: DictConfig) -> None:
     try:
         export(cfg)
     except BCXError as error:
-        print(f"bcx-export: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        exit_with("bcx-export", error)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bcx import figures
-from bcx.errors import BCXError
+from bcx.errors import BCXError, exit_with
 from bcx.io import atomic_write
 from bcx.summary import FAILED_FILE, METRICS_FILE
 
@@ -265,8 +265,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         write_report(args.dirs, args.by, args.columns, args.out or args.dirs[0] / "report")
     except BCXError as error:
-        print(f"bcx-report: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        exit_with("bcx-report", error)
 
 
 def write_report(

@@ -32,7 +32,7 @@ from bcx.data.collector import Collector
 from bcx.data.datamodule import DemoDataModule
 from bcx.data.demos import Demonstrations
 from bcx.data.minari import read_minari
-from bcx.errors import BCXError
+from bcx.errors import BCXError, exit_with
 from bcx.experts.base import Expert, check_matches_env
 from bcx.figures import action_samples, compounding_error
 from bcx.heads import PolicyHead
@@ -341,13 +341,13 @@ def main(cfg: DictConfig) -> dict[str, float]:
     try:
         return run(cfg)
     except BCXError as error:
-        print(f"bcx: error: {error}", file=sys.stderr)
         if HydraConfig.get().mode == RunMode.MULTIRUN:
+            print(f"bcx: error: {error}", file=sys.stderr)
             # Let the sweep go on to its other jobs and its report, which lists this job as
             # failed with this message and ends the sweep with a non-zero exit.
             atomic_write_json(Path(cfg.run_dir) / FAILED_FILE, {"error": str(error)})
             return {}
-        sys.exit(2)
+        exit_with("bcx", error)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bcx-installed
 
-.PHONY: help install run test test-all bench lint format clean
+.PHONY: help install run test test-all bench paper lint format clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ test-all: install ## the test suite including slow tests
 
 bench: install ## throughput ratios vs plain PyTorch / raw gymnasium (outputs/bench/latest.json)
 	$(PY) -m bcx.bench $(ARGS)
+
+paper: install ## every figure and table behind the lecture's claims -> outputs/paper/index.md
+	$(PY) -m bcx.paper $(ARGS)
 
 lint: install ## ruff lint and format check
 	$(VENV)/bin/ruff check bcx tests

@@ -23,7 +23,6 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
-from pytorch_lightning.loggers import WandbLogger
 
 from bcx.callbacks.shift import ShiftCallback
 from bcx.config import validate
@@ -37,6 +36,7 @@ from bcx.experts.base import Expert, check_matches_env
 from bcx.figures import action_samples, compounding_error
 from bcx.heads import PolicyHead
 from bcx.io import atomic_write_json
+from bcx.loggers import build_logger, finish_loggers
 from bcx.mitigations.base import Mitigation
 from bcx.module import BCModule
 from bcx.policy import Policy
@@ -63,11 +63,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
     train = mitigation.training_data(train, collector)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     shift = build_shift_callback(cfg, envs, expert, val)
-    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    logger = build_logger(cfg)
     fit = RoundFitter(cfg, logger, shift, lambda data: new_module(cfg, envs[0], data, head))
     module, trainer, history = fit.rounds(mitigation, collector, train, val)
     metrics = final_metrics(trainer, shift)
-    close_loggers(trainer, metrics)
+    finish_loggers(trainer.loggers, metrics)
     if trainer.is_global_zero:
         timing = {
             "steps": trainer.global_step,
@@ -322,14 +322,6 @@ def save_results(
     log.info("metrics written to %s", path)
 
 
-def close_loggers(trainer: pl.Trainer, metrics: dict[str, float]) -> None:
-    """Give wandb the run's final metrics as its summary and end its run cleanly."""
-    for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger):
-            logger.experiment.summary.update(metrics)
-            logger.experiment.finish()
-
-
 def final_metrics(trainer: pl.Trainer, shift: ShiftCallback) -> dict[str, float]:
     """The last logged value of every metric, as plain floats."""
     logged: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items()}
@@ -337,17 +329,32 @@ def final_metrics(trainer: pl.Trainer, shift: ShiftCallback) -> dict[str, float]
 
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> dict[str, float]:
+def main(cfg: DictConfig) -> dict[str, float] | float:
+    """The final metrics; a sweeper that optimizes (``optimized_metric``) gets that one value."""
     try:
-        return run(cfg)
+        return sweep_value(cfg, run(cfg))
     except BCXError as error:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             print(f"bcx: error: {error}", file=sys.stderr)
             # Let the sweep go on to its other jobs and its report, which lists this job as
             # failed with this message and ends the sweep with a non-zero exit.
             atomic_write_json(Path(cfg.run_dir) / FAILED_FILE, {"error": str(error)})
-            return {}
+            return sweep_value(cfg, {})
         exit_with("bcx", error)
+
+
+def sweep_value(cfg: DictConfig, metrics: dict[str, float]) -> dict[str, float] | float:
+    """``metrics``, or just ``metrics[cfg.optimized_metric]`` when a sweeper optimizes it (NaN
+    for a failed job, which Optuna records as a failed trial)."""
+    name = cfg.get("optimized_metric")
+    if not name:
+        return metrics
+    if metrics and name not in metrics:
+        raise BCXError(
+            f"optimized_metric={name} is not a metric of this run; it logs: "
+            f"{', '.join(sorted(metrics))}."
+        )
+    return metrics.get(name, float("nan"))
 
 
 if __name__ == "__main__":

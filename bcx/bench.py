@@ -111,7 +111,9 @@ def rollout_env_steps_per_s(cfg: DictConfig, episodes: int) -> tuple[float, floa
     torch.manual_seed(0)
     module = BCModule(build_policy(cfg, envs[0], demos, build_head(cfg, envs[0])), **cfg.optim)
     seeds = [cfg.rollout.seed + i for i in range(episodes)]
-    shift = ShiftCallback(envs=envs, expert=expert, seeds=seeds, every_n_steps=1, held_out=demos)
+    shift = ShiftCallback(
+        envs=envs, expert=expert, seeds=seeds, every_n_steps=1, held_out=demos, progress=False
+    )
     shift.baselines()  # computed once per run in the app too, not per measurement
     start = time.perf_counter()
     measured = shift.measure(module)

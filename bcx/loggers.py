@@ -1,15 +1,89 @@
-"""The run's experiment loggers (csv, tensorboard, wandb, none), built from ``cfg.logger``."""
+"""The run's experiment loggers (csv, tensorboard, wandb, none), built from ``cfg.logger``.
+
+A wandb run is labelled for its dashboard: the jobs of one sweep share a ``group`` (the
+experiment's name, or the sweep folder), each job's ``job_type`` is its swept choice without the
+seed and its ``name`` the same with the seed, and the resolved config is the run's config. A
+single run gets none of these labels. ``logger.group=...`` (job_type, name) overrides bcx's choice.
+"""
 
 from __future__ import annotations
 
-from hydra.utils import instantiate
-from omegaconf import DictConfig
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger, WandbLogger
+
+LABEL_LIMITS = {"group": 128, "job_type": 64, "name": 128}  # characters wandb accepts
+SEED_KEYS = {"seed"}  # vary within one swept choice: in the run's name, not its job_type
 
 
 def build_logger(cfg: DictConfig) -> Logger | bool:
-    """The configured Lightning logger, or False for ``logger=none``."""
-    return instantiate(cfg.logger) if cfg.get("logger") else False
+    """The configured Lightning logger, or False for ``logger=none``; a wandb logger also gets
+    its sweep labels (where ``cfg.logger`` leaves them null) and the resolved config."""
+    if not cfg.get("logger"):
+        return False
+    if not issubclass(get_class(cfg.logger._target_), WandbLogger):
+        return instantiate(cfg.logger)
+    hydra = HydraConfig.get() if HydraConfig.initialized() else None
+    chosen = {k: v for k, v in sweep_labels(hydra).items() if cfg.logger.get(k) is None}
+    logger = instantiate(cfg.logger, **chosen)
+    logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return logger
+
+
+def sweep_labels(hydra: DictConfig | None) -> dict[str, str | None]:
+    """wandb's group, job_type and name for a job of a Hydra multirun; all None for a single run
+    or a config composed outside a Hydra app (``hydra`` is None).
+
+    group: the ``experiment`` choice, else the sweep folder's last three parts (e.g.
+    ``multirun/2025-01-31/12-00-00``). job_type: the job's swept overrides without the seed, e.g.
+    ``env=lane,equal_budget=dagger``; name: all its swept overrides, seed included.
+    """
+    if hydra is None or hydra.mode != RunMode.MULTIRUN:
+        return dict.fromkeys(LABEL_LIMITS)
+    group = hydra.runtime.choices.get("experiment") or "/".join(Path(hydra.sweep.dir).parts[-3:])
+    swept = swept_overrides(hydra)
+    choice = {k: v for k, v in swept.items() if k not in SEED_KEYS}
+    labels = {"group": group, "job_type": _join(choice), "name": _join(swept)}
+    return {k: _fit(v, LABEL_LIMITS[k]) if v else None for k, v in labels.items()}
+
+
+def swept_overrides(hydra: DictConfig) -> dict[str, str]:
+    """{key: value} of this job's overrides whose key its sweep varies: the sweeper's params (an
+    experiment's ``hydra.sweeper.params``, Optuna's search space) and the launch command's sweeps
+    (``policy=gmm,flow``, read back from the sweep's multirun.yaml)."""
+    parser = OverridesParser.create()
+    keys = {key.lstrip("+~") for key in hydra.sweeper.get("params") or {}}
+    launched = Path(hydra.runtime.cwd) / hydra.sweep.dir / "multirun.yaml"
+    if launched.exists():
+        overrides = parser.parse_overrides(list(OmegaConf.load(launched).hydra.overrides.task))
+        keys |= {o.key_or_group for o in overrides if o.is_sweep_override()}
+    job = parser.parse_overrides(list(hydra.overrides.task))
+    return {o.key_or_group: o.input_line.partition("=")[2] for o in job if o.key_or_group in keys}
+
+
+def _join(overrides: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in overrides.items())
+
+
+def _fit(label: str, limit: int) -> str:
+    """``label`` within ``limit`` characters: the values alone (``lane,dagger``) if the keys make
+    it too long, then cut."""
+    if len(label) > limit:
+        label = ",".join(part.split("=", 1)[-1] for part in label.split(","))
+    return label[:limit]
+
+
+def log_video(loggers: list[Logger], path: Path, step: int) -> None:
+    """Attach the mp4 at ``path`` to the wandb run as ``rollout/video``; the other loggers have
+    no place for it (it stays in the run directory)."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_video("rollout/video", [str(path)], step=step)
 
 
 def finish_loggers(loggers: list[Logger], metrics: dict[str, float]) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
 from bcx.errors import BCXError
 from bcx.policy import Policy
+
+EVALUATION_SEED = 0  # the noise stream of generative heads' evaluation losses
 
 
 class NonFiniteLossError(BCXError):
@@ -38,12 +43,21 @@ class BCModule(pl.LightningModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         obs, actions = batch
-        self.log("val/nll", self.policy.loss(obs, actions).mean(), batch_size=len(obs))
+        with self.evaluation_noise(batch_idx):
+            loss = self.policy.loss(obs, actions).mean()
+        self.log("val/nll", loss, batch_size=len(obs))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Runs before the file is written: refusing here keeps the previous, good checkpoint.
         for name, tensor in checkpoint["state_dict"].items():
             self._require_finite(tensor.abs().max(), f"weight {name}")
+        # Heads that sample while training (diffusion, flow) draw from torch's global generator:
+        # a resumed fit continues its stream, so it ends where the uninterrupted fit ends.
+        checkpoint["torch_rng_state"] = torch.get_rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "torch_rng_state" in checkpoint:
+            torch.set_rng_state(checkpoint["torch_rng_state"])
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
@@ -53,12 +67,24 @@ class BCModule(pl.LightningModule):
         """Per-state NLL (head loss) and mode-vs-label MSE in eval mode: {"nll", "mse"} (B,)."""
         was_training = self.training
         self.eval()
-        values = {
-            "nll": self.policy.loss(obs, actions),
-            "mse": self.policy.squared_error(obs, actions),
-        }
+        with self.evaluation_noise():
+            values = {
+                "nll": self.policy.loss(obs, actions),
+                "mse": self.policy.squared_error(obs, actions),
+            }
         self.train(was_training)
         return values
+
+    @contextmanager
+    def evaluation_noise(self, offset: int = 0) -> Iterator[None]:
+        """Generative heads' losses draw noise (density heads draw none). Evaluations draw a
+        fixed stream of their own: each is comparable with the last, and training's stream is
+        the same with or without them, so a fit resumed from a checkpoint ends where the
+        uninterrupted fit ends."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(EVALUATION_SEED + offset)
+            yield
 
     def evaluate(self, obs: Tensor, actions: Tensor) -> dict[str, float]:
         """Mean NLL (head loss) and mode-vs-label MSE on a labelled set of states."""

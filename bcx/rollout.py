@@ -16,17 +16,28 @@ from bcx.types import OUTCOMES, Trajectory
 PolicyFn = Callable[[np.ndarray], np.ndarray]
 """Batched policy: obs (B, obs_dim) -> actions (B, act_dim) in env units."""
 
+StepHook = Callable[[int, int], None]
+"""Progress hook: (episodes that just ended, env steps just taken), once per batched step."""
 
-def rollout(policy: PolicyFn, envs: Sequence[gym.Env], seeds: Sequence[int]) -> list[Trajectory]:
-    """One episode per seed, ``len(envs)`` at a time; trajectories come back in seed order."""
+
+def rollout(
+    policy: PolicyFn,
+    envs: Sequence[gym.Env],
+    seeds: Sequence[int],
+    on_step: StepHook | None = None,
+) -> list[Trajectory]:
+    """One episode per seed, ``len(envs)`` at a time; trajectories come back in seed order.
+    ``on_step`` hears of every batched step, for a progress bar (``bcx.progress``)."""
     trajectories: list[Trajectory] = []
     for start in range(0, len(seeds), len(envs)):
         wave = seeds[start : start + len(envs)]
-        trajectories += _run_wave(policy, envs[: len(wave)], wave)
+        trajectories += _run_wave(policy, envs[: len(wave)], wave, on_step)
     return trajectories
 
 
-def _run_wave(policy: PolicyFn, envs: Sequence[gym.Env], seeds: Sequence[int]) -> list[Trajectory]:
+def _run_wave(
+    policy: PolicyFn, envs: Sequence[gym.Env], seeds: Sequence[int], on_step: StepHook | None
+) -> list[Trajectory]:
     """Run one episode in each env in lock-step until every one has ended."""
     obs = [env.reset(seed=int(seed))[0] for env, seed in zip(envs, seeds, strict=True)]
     steps: list[list[tuple[np.ndarray, np.ndarray, float]]] = [[] for _ in envs]
@@ -43,6 +54,8 @@ def _run_wave(policy: PolicyFn, envs: Sequence[gym.Env], seeds: Sequence[int]) -
             obs[i], terminal[i] = next_obs, bool(terminated)
             if not (terminated or truncated):
                 still_running.append(i)
+        if on_step is not None:  # once per batched step, never per env: free when no bar
+            on_step(len(running) - len(still_running), len(running))
         running = still_running
     return [_to_trajectory(*parts) for parts in zip(steps, outcomes, obs, terminal, strict=True)]
 

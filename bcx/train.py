@@ -7,6 +7,7 @@ Run it as ``bcx <overrides>`` or ``python -m bcx <overrides>``.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -36,13 +37,15 @@ from bcx.experts.base import Expert, check_matches_env
 from bcx.figures import action_samples, compounding_error
 from bcx.heads import PolicyHead
 from bcx.io import atomic_write_json
-from bcx.loggers import build_logger, finish_loggers
+from bcx.loggers import build_logger, finish_loggers, log_video
 from bcx.mitigations.base import Mitigation
 from bcx.module import BCModule
 from bcx.policy import Policy
+from bcx.progress import shown
 from bcx.provenance import provenance
-from bcx.rounds import RoundStore
+from bcx.rounds import RoundStore, SaveProgress
 from bcx.summary import FAILED_FILE, print_table, write_metrics
+from bcx.video import check_can_record, record_episode
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 log = logging.getLogger("bcx")
@@ -51,12 +54,16 @@ log = logging.getLogger("bcx")
 def run(cfg: DictConfig) -> dict[str, float]:
     """One experiment; returns the final metrics (also written to ``<run_dir>/metrics.json``)."""
     validate(cfg)
+    if cfg.rollout.video:
+        check_can_record(cfg.env)  # an env that cannot render fails now, not after training
     started = time.perf_counter()
     envs = make_envs(cfg.env, cfg.rollout.num_envs)
     head = build_head(cfg, envs[0])
     expert = build_expert(cfg, envs[0])
     mitigation: Mitigation = instantiate(cfg.mitigation)(env=envs[0])
-    collector = Collector(expert, envs, first_seed=cfg.data.seed)
+    collector = Collector(
+        expert, envs, first_seed=cfg.data.seed, progress=cfg.trainer.enable_progress_bar
+    )
     demos = load_demonstrations(cfg, mitigation, collector)
     mitigation.check_budget(len(demos))
     train, val = demos.split(cfg.data.val_episodes)
@@ -67,7 +74,6 @@ def run(cfg: DictConfig) -> dict[str, float]:
     fit = RoundFitter(cfg, logger, shift, lambda data: new_module(cfg, envs[0], data, head))
     module, trainer, history = fit.rounds(mitigation, collector, train, val)
     metrics = final_metrics(trainer, shift)
-    finish_loggers(trainer.loggers, metrics)
     if trainer.is_global_zero:
         timing = {
             "steps": trainer.global_step,
@@ -78,25 +84,32 @@ def run(cfg: DictConfig) -> dict[str, float]:
             "collect_time_s": collector.seconds,
         }
         save_results(cfg, metrics, timing, module.policy, val, history, shift.curve)
+        if cfg.rollout.video:
+            policy_fn = module.policy.numpy_fn(cfg.rollout.deterministic)
+            path = Path(cfg.run_dir) / "videos" / "rollout.mp4"
+            video = record_episode(policy_fn, cfg.env, cfg.rollout.seed, path)
+            log_video(trainer.loggers, video, step=trainer.global_step)
+    finish_loggers(trainer.loggers, metrics)
     return metrics
 
 
 class RoundFitter:
-    """Fits the learner once per mitigation round; saves each finished round of a multi-round
-    run (``RoundStore``) and resumes from the last one when the same command runs again."""
+    """Fits the learner once per mitigation round. Keeps what a rerun of the same command needs
+    in a ``RoundStore``: each finished round of a multi-round run, and the latest mid-fit
+    checkpoint of every run; with ``resume=true`` a rerun continues from them."""
 
     def __init__(self, cfg: DictConfig, logger, shift: ShiftCallback, new_module) -> None:
         self.cfg, self.logger, self.shift, self.new_module = cfg, logger, shift, new_module
+        self.store = RoundStore(cfg.resume_dir, run_key(cfg))
         self.seconds = 0.0
 
     def rounds(self, mitigation: Mitigation, collector: Collector, train, val):
         """(module, last trainer, per-round metrics) after all of the mitigation's rounds."""
         cfg = self.cfg
-        rounds_store = RoundStore(cfg.resume_dir, run_key(cfg)) if mitigation.rounds > 1 else None
-        saved = rounds_store.load() if rounds_store else None
+        saved = self.store.load() if cfg.resume and mitigation.rounds > 1 else None
         first, checkpoint, module = 0, None, self.new_module(train)
         if saved is not None:
-            log.info("resuming after round %d from %s", saved.completed_rounds, rounds_store.folder)
+            log.info("resuming after round %d from %s", saved.completed_rounds, self.store.folder)
             first, train, checkpoint = saved.completed_rounds, saved.train, saved.checkpoint
             collector.next_seed = saved.next_seed
             module = self.new_module(train)
@@ -115,9 +128,8 @@ class RoundFitter:
                 if not mitigation.warm_start:
                     module, checkpoint = self.new_module(train), None
             fit_before, measured_before = self.seconds, self.shift.seconds
-            # Warm rounds continue the global step; a fit from scratch runs max_steps afresh.
-            round_count = index + 1 if mitigation.warm_start else 1
-            trainer = self.fit(module, train, val, checkpoint, round_count)
+            start = self._start(index, checkpoint)
+            trainer = self.fit(module, train, val, start, index, mitigation.warm_start)
             timing = {
                 "time/rollout_s": collector.timing["rollout"] - gathered_before["rollout"],
                 "time/label_s": collector.timing["label"] - gathered_before["label"],
@@ -127,19 +139,38 @@ class RoundFitter:
             history.append(
                 {"round": index, "data/pairs": len(train), **timing, **self.shift.latest}
             )
-            if rounds_store is not None and index + 1 < mitigation.rounds:
-                checkpoint = rounds_store.save(trainer, index + 1, train, collector.next_seed)
+            if index + 1 < mitigation.rounds:
+                checkpoint = self.store.save(trainer, index + 1, train, collector.next_seed)
+        self.store.clear_fit()
         if trainer is None:  # resumed after the budget's last round: measure that learner
             trainer = build_trainer(cfg, self.logger, first)
             self.shift.expert_labels = len(train) + len(val)
             self.shift.latest = self.shift.measure(module)
         return module, trainer, history
 
-    def fit(self, module: BCModule, train, val, checkpoint, round_count: int) -> pl.Trainer:
-        """One Lightning fit to round_count * trainer.max_steps global steps."""
+    def _start(self, index: int, checkpoint: Path | None) -> Path | None:
+        """Where round ``index``'s fit starts: a killed run's mid-fit checkpoint of this round
+        (with ``resume=true``), else ``checkpoint`` (the previous round's, or None)."""
+        killed = self.store.fit_checkpoint(index) if self.cfg.resume else None
+        if killed is not None:
+            log.info("resuming round %d's fit from %s", index, killed)
+        return killed or checkpoint
+
+    def fit(self, module: BCModule, train, val, checkpoint, index: int, warm: bool) -> pl.Trainer:
+        """Round ``index``'s Lightning fit, to (index + 1) * trainer.max_steps global steps when
+        it continues the previous round's (``warm``), else to trainer.max_steps afresh."""
+        cfg = self.cfg
+        round_count = index + 1 if warm else 1
         self.shift.expert_labels = len(train) + len(val)
-        trainer = build_trainer(self.cfg, self.logger, round_count, self.shift)
-        data = DemoDataModule(train, val, batch_size=self.cfg.data.batch_size, seed=self.cfg.seed)
+        progress = SaveProgress(self.store, index, cfg.checkpoint.every_n_steps)
+        trainer = build_trainer(cfg, self.logger, round_count, self.shift, progress)
+        data = DemoDataModule(
+            train,
+            val,
+            batch_size=cfg.data.batch_size,
+            seed=cfg.seed,
+            first_step=(round_count - 1) * cfg.trainer.max_steps,
+        )
         started = time.perf_counter()
         trainer.fit(module, datamodule=data, ckpt_path=checkpoint)
         self.seconds += time.perf_counter() - started
@@ -148,7 +179,7 @@ class RoundFitter:
 
 def run_key(cfg: DictConfig) -> dict[str, Any]:
     """Everything that decides a run's results: the config without where it writes or logs."""
-    skip = {"run_dir", "logger", "resume_dir"}
+    skip = {"run_dir", "logger", "resume", "resume_dir", "optimized_metric"}
     return {
         k: OmegaConf.to_container(v, resolve=True) if isinstance(v, DictConfig) else v
         for k, v in cfg.items()
@@ -262,6 +293,7 @@ def build_shift_callback(
         every_n_steps=cfg.rollout.every_n_steps,
         held_out=val,
         deterministic=cfg.rollout.deterministic,
+        progress=cfg.trainer.enable_progress_bar,
     )
 
 
@@ -274,21 +306,19 @@ def build_trainer(cfg: DictConfig, logger, round_count: int, *callbacks) -> pl.T
         save_top_k=0,
         every_n_train_steps=cfg.checkpoint.every_n_steps,
     )
+    bar = shown(cfg.trainer.enable_progress_bar)  # off a terminal no bar at all, not even tqdm
     return instantiate(
         cfg.trainer,
         max_steps=round_count * cfg.trainer.max_steps,
         logger=logger,
-        callbacks=[*callbacks, checkpoint, *progress_bar(cfg)],
+        callbacks=[*callbacks, checkpoint, *([RichProgressBar()] if bar else [])],
+        enable_progress_bar=bar,
         default_root_dir=cfg.run_dir,
         # Batches are sampled endlessly from memory: there are no epochs to count or shard.
         check_val_every_n_epoch=None,
         use_distributed_sampler=False,
         enable_model_summary=False,
     )
-
-
-def progress_bar(cfg: DictConfig) -> list[RichProgressBar]:
-    return [RichProgressBar()] if cfg.trainer.enable_progress_bar else []
 
 
 def save_results(
@@ -329,7 +359,7 @@ def final_metrics(trainer: pl.Trainer, shift: ShiftCallback) -> dict[str, float]
 
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> dict[str, float] | float:
+def main(cfg: DictConfig) -> dict[str, float] | float | None:
     """The final metrics; a sweeper that optimizes (``optimized_metric``) gets that one value."""
     try:
         return sweep_value(cfg, run(cfg))
@@ -343,9 +373,10 @@ def main(cfg: DictConfig) -> dict[str, float] | float:
         exit_with("bcx", error)
 
 
-def sweep_value(cfg: DictConfig, metrics: dict[str, float]) -> dict[str, float] | float:
-    """``metrics``, or just ``metrics[cfg.optimized_metric]`` when a sweeper optimizes it (NaN
-    for a failed job, which Optuna records as a failed trial)."""
+def sweep_value(cfg: DictConfig, metrics: dict[str, float]) -> dict[str, float] | float | None:
+    """``metrics``, or just ``metrics[cfg.optimized_metric]`` when a sweeper optimizes it. None
+    for a failed job or a NaN value: the Optuna sweeper records a failed trial and goes on,
+    where a NaN would abort the whole search (optuna 2.10 rejects it; hydra issue #2237)."""
     name = cfg.get("optimized_metric")
     if not name:
         return metrics
@@ -354,7 +385,8 @@ def sweep_value(cfg: DictConfig, metrics: dict[str, float]) -> dict[str, float] 
             f"optimized_metric={name} is not a metric of this run; it logs: "
             f"{', '.join(sorted(metrics))}."
         )
-    return metrics.get(name, float("nan"))
+    value = metrics.get(name, math.nan)
+    return None if math.isnan(value) else value
 
 
 if __name__ == "__main__":

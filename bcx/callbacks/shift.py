@@ -20,7 +20,8 @@ import torch
 from bcx.data.demos import Demonstrations
 from bcx.experts.base import Expert
 from bcx.module import BCModule
-from bcx.rollout import random_policy, rollout
+from bcx.progress import episode_bar
+from bcx.rollout import PolicyFn, random_policy, rollout
 from bcx.types import OUTCOMES, Trajectory
 
 CURVE_BINS = 10  # timestep bins of the compounding-error curve
@@ -38,8 +39,11 @@ class ShiftCallback(pl.Callback):
         every_n_steps: int,
         held_out: Demonstrations,
         deterministic: bool = True,
+        progress: bool = True,
     ) -> None:
+        """progress: show a bar while evaluation episodes run, when the console is a terminal."""
         self.envs, self.expert, self.seeds = envs, expert, list(seeds)
+        self.progress = progress
         self.every_n_steps = every_n_steps
         self.held_out = held_out
         self.expert_labels = len(held_out)  # the trainer sets the run's count before each fit
@@ -53,9 +57,9 @@ class ShiftCallback(pl.Callback):
     def baselines(self) -> dict[str, float]:
         """Expert and uniform-random returns on the evaluation seeds, computed once."""
         if self._baselines is None:
-            expert_runs = self._expert_runs = rollout(self.expert, self.envs, self.seeds)
-            random_runs = rollout(
-                random_policy(self.envs[0].action_space, 0), self.envs, self.seeds
+            expert_runs = self._expert_runs = self._rollout(self.expert, "expert baseline")
+            random_runs = self._rollout(
+                random_policy(self.envs[0].action_space, 0), "random baseline"
             )
             self._baselines = {
                 "expert/return": _mean_return(expert_runs),
@@ -82,7 +86,7 @@ class ShiftCallback(pl.Callback):
         device = module.device
         was_training = module.training
         module.eval()
-        runs = rollout(module.policy.numpy_fn(self.deterministic), self.envs, self.seeds)
+        runs = self._rollout(module.policy.numpy_fn(self.deterministic), "rollout")
         module.train(was_training)
         visited = np.concatenate([t.obs for t in runs])
         labels = self.expert(visited)
@@ -99,6 +103,12 @@ class ShiftCallback(pl.Callback):
             **self._rollout_metrics(runs),
             "expert/labels": float(self.expert_labels),
         }
+
+    def _rollout(self, policy: PolicyFn, label: str) -> list[Trajectory]:
+        """One episode per evaluation seed, under a bar "<label>: <n> episodes"."""
+        count = len(self.seeds)
+        with episode_bar(f"{label}: {count} episodes", count, self.progress) as on_step:
+            return rollout(policy, self.envs, self.seeds, on_step)
 
     @staticmethod
     def _shift_metrics(dataset: dict[str, float], on_policy: dict[str, float]) -> dict[str, float]:

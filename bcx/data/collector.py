@@ -16,6 +16,7 @@ import numpy as np
 
 from bcx.data.demos import Demonstrations
 from bcx.experts.base import Expert
+from bcx.progress import episode_bar
 from bcx.rollout import PolicyFn, rollout
 
 
@@ -26,9 +27,13 @@ class Collector:
     evaluation seeds), so a run that gathers the same rounds gets the same episodes.
     """
 
-    def __init__(self, expert: Expert, envs: Sequence[gym.Env], first_seed: int) -> None:
+    def __init__(
+        self, expert: Expert, envs: Sequence[gym.Env], first_seed: int, *, progress: bool = True
+    ) -> None:
+        """progress: show a bar while episodes run, when the console is a terminal."""
         self.expert, self.envs = expert, list(envs)
         self.next_seed = first_seed
+        self.progress = progress
         self.action_space = envs[0].action_space
         self.timing = {"rollout": 0.0, "label": 0.0}  # wall seconds spent on each
 
@@ -41,18 +46,20 @@ class Collector:
         self.next_seed += count
         return seeds
 
-    def episodes(self, driver: PolicyFn, count: int) -> Demonstrations:
-        """``count`` episodes driven by ``driver`` (B, obs) -> (B, act), labelled by the expert."""
-        demos = self._drive(driver, count)
+    def episodes(self, driver: PolicyFn, count: int, *, kind: str = "episodes") -> Demonstrations:
+        """``count`` episodes driven by ``driver`` (B, obs) -> (B, act), labelled by the expert;
+        the progress bar reads "collecting <count> <kind>"."""
+        demos = self._drive(driver, count, kind)
         return demos.relabel(self.label(demos.obs))
 
     def expert_episodes(self, count: int) -> Demonstrations:
         """``count`` episodes the expert drives itself: what it executed is its label."""
-        return self._drive(self.expert, count)
+        return self._drive(self.expert, count, "expert episodes")
 
-    def _drive(self, driver: PolicyFn, count: int) -> Demonstrations:
+    def _drive(self, driver: PolicyFn, count: int, kind: str) -> Demonstrations:
         started = time.perf_counter()
-        trajectories = rollout(driver, self.envs, self.take_seeds(count))
+        with episode_bar(f"collecting {count} {kind}", count, self.progress) as on_step:
+            trajectories = rollout(driver, self.envs, self.take_seeds(count), on_step)
         self.timing["rollout"] += time.perf_counter() - started
         return Demonstrations.from_trajectories(trajectories)
 

@@ -17,19 +17,30 @@ from bcx.data.demos import Demonstrations
 
 
 class RandomBatches:
-    """Endless iterable of (obs (B, obs_dim), actions (B, act_dim)) sampled with replacement."""
+    """Endless iterable of (obs (B, obs_dim), actions (B, act_dim)) sampled with replacement.
 
-    def __init__(self, obs: Tensor, actions: Tensor, batch_size: int, seed: int) -> None:
-        self.obs, self.actions, self.batch_size = obs, actions, batch_size
+    ``skip`` draws and drops that many batches first: a fit resumed from a checkpoint after
+    ``skip`` steps sees the batches the uninterrupted fit saw from there on.
+    """
+
+    def __init__(
+        self, obs: Tensor, actions: Tensor, batch_size: int, seed: int, skip: int = 0
+    ) -> None:
+        self.obs, self.actions, self.batch_size, self.skip = obs, actions, batch_size, skip
         self.generator = torch.Generator(device=obs.device)
         self.generator.manual_seed(seed)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        for _ in range(self.skip):
+            self._indices()
         while True:
-            idx = torch.randint(
-                len(self.obs), (self.batch_size,), generator=self.generator, device=self.obs.device
-            )
+            idx = self._indices()
             yield self.obs[idx], self.actions[idx]
+
+    def _indices(self) -> Tensor:
+        return torch.randint(
+            len(self.obs), (self.batch_size,), generator=self.generator, device=self.obs.device
+        )
 
 
 class OrderedBatches:
@@ -49,14 +60,24 @@ class OrderedBatches:
 
 
 class DemoDataModule(pl.LightningDataModule):
-    """Train batches sampled with replacement; validation = the held-out episodes, in order."""
+    """Train batches sampled with replacement; validation = the held-out episodes, in order.
+
+    ``first_step`` is the global step this fit starts from (a warm DAgger round continues the
+    previous round's count); a fit resumed later in its course skips the batches already used.
+    """
 
     def __init__(
-        self, train: Demonstrations, val: Demonstrations, *, batch_size: int, seed: int
+        self,
+        train: Demonstrations,
+        val: Demonstrations,
+        *,
+        batch_size: int,
+        seed: int,
+        first_step: int = 0,
     ) -> None:
         super().__init__()
         self.train, self.val = train, val
-        self.batch_size, self.seed = batch_size, seed
+        self.batch_size, self.seed, self.first_step = batch_size, seed, first_step
 
     def _device(self) -> torch.device:
         return self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
@@ -69,8 +90,11 @@ class DemoDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> RandomBatches:
         rank = self.trainer.global_rank if self.trainer else 0
+        used = self.trainer.global_step - self.first_step if self.trainer else 0
         # Each DDP rank draws its own batches: a different stream per rank, same seed per run.
-        return RandomBatches(*self._tensors(self.train), self.batch_size, self.seed + rank)
+        return RandomBatches(
+            *self._tensors(self.train), self.batch_size, self.seed + rank, skip=used
+        )
 
     def val_dataloader(self) -> OrderedBatches:
         return OrderedBatches(*self._tensors(self.val), size=8192)

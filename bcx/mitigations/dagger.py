@@ -85,5 +85,6 @@ class Dagger(Mitigation):
             return None
         beta = beta_at(self.schedule, self.beta, round_index, self.rounds)
         driver = collector.mixture(learner, beta, self.seed + round_index)
-        new = collector.episodes(driver, self.episodes_per_round)
+        kind = f"DAgger episodes (round {round_index})"
+        new = collector.episodes(driver, self.episodes_per_round, kind=kind)
         return train.concat(new.first_pairs(int(min(room, len(new)))))

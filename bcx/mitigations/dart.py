@@ -47,7 +47,8 @@ class Dart(Mitigation):
         return {"dart_noise": self.noise, "dart_seed": self.seed}
 
     def demonstrations(self, collector: Collector, episodes: int) -> Demonstrations:
-        return collector.episodes(collector.noisy_expert(self.initial_cov, self.seed), episodes)
+        driver = collector.noisy_expert(self.initial_cov, self.seed)
+        return collector.episodes(driver, episodes, kind="noisy expert episodes")
 
     def next_round(
         self,
@@ -61,4 +62,5 @@ class Dart(Mitigation):
         cov = np.atleast_2d(np.cov(errors, rowvar=False))
         count = self.episodes_per_iteration or int(train.num_episodes)
         driver = collector.noisy_expert(cov, self.seed + round_index)
-        return train.concat(collector.episodes(driver, count))
+        kind = f"noisy expert episodes (round {round_index})"
+        return train.concat(collector.episodes(driver, count, kind=kind))

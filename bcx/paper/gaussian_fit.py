@@ -1,0 +1,149 @@
+"""Figure 1: maximizing the log-likelihood of a Gaussian recovers the data's mean and spread.
+
+bcx's own ``gaussian`` head, MLP trunk and ``BCModule`` (built from the composed config, trained
+by Lightning on a ``DemoDataModule``) fit actions a = mu(s) + sigma(s) eps with a known mean and a
+known, state-dependent noise; the figure draws the data, the learned mean and +-2 sigma band over
+the true ones, and the caption reports how far they are apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from torch.distributions import Normal
+
+from bcx.data.datamodule import DemoDataModule
+from bcx.data.demos import Demonstrations
+from bcx.module import BCModule
+from bcx.paper.output import Artifact, plt, save_figure
+from bcx.paper.runs import Scale, Spec, compose_config, quiet
+from bcx.policy import Policy
+
+NAME = "gaussian_fit"
+TITLE = "Figure 1: maximum likelihood fits a Gaussian's mean and spread"
+SEED = 0
+PROBE = np.linspace(-0.9, 0.9, 181)  # states where learned and true are compared
+DRAWN = np.linspace(-1.0, 1.0, 201)  # states where they are drawn
+
+
+def true_mean(s: np.ndarray) -> np.ndarray:
+    return 0.5 * np.sin(np.pi * s)
+
+
+def true_std(s: np.ndarray) -> np.ndarray:
+    """Noise rising from 0.05 at s = -1 to 0.2 at s = 1."""
+    return 0.05 + 0.075 * (s + 1.0)
+
+
+def pairs(count: int, rng: np.random.Generator) -> Demonstrations:
+    """``count`` states s ~ U(-1, 1) (count, 1) with noisy expert actions (count, 1)."""
+    s = rng.uniform(-1.0, 1.0, size=(count, 1))
+    a = true_mean(s) + true_std(s) * rng.standard_normal((count, 1))
+    return Demonstrations(
+        obs=s.astype(np.float32),
+        actions=a.astype(np.float32),
+        episode_lengths=np.array([count]),
+        returns=np.zeros(1),
+    )
+
+
+def specs(scale: Scale) -> list[Spec]:
+    return []  # no env runs: this piece trains its own model
+
+
+def fit(scale: Scale, train: Demonstrations, val: Demonstrations, log: Path) -> Policy:
+    """bcx's Gaussian policy trained by maximum likelihood on ``train`` (actions in [-1, 1]);
+    Lightning's output goes to ``log``."""
+    cfg = compose_config(["policy=gaussian"])
+    pl.seed_everything(SEED, verbose=False)
+    policy = Policy(
+        obs_mean=train.obs.mean(axis=0),
+        obs_std=train.obs.std(axis=0),
+        action_low=np.array([-1.0], dtype=np.float32),
+        action_high=np.array([1.0], dtype=np.float32),
+        hidden=list(cfg.model.hidden),
+        activation=cfg.model.activation,
+        obs_std_min=cfg.model.obs_std_min,
+        head=instantiate(cfg.policy),
+    )
+    data = DemoDataModule(train, val, batch_size=cfg.data.batch_size, seed=SEED)
+    with quiet(log):
+        trainer = pl.Trainer(
+            accelerator="cpu",
+            devices=1,
+            max_steps=scale.fit_steps,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            check_val_every_n_epoch=None,
+            val_check_interval=scale.fit_steps,
+            use_distributed_sampler=False,
+        )
+        trainer.fit(BCModule(policy, **cfg.optim), datamodule=data)
+    return policy.eval()
+
+
+@torch.no_grad()
+def learned(policy: Policy, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The head's mean and sigma at states s (N,) (actions in [-1, 1] are not rescaled)."""
+    features = policy.features(torch.as_tensor(s[:, None], dtype=torch.float32))
+    normal = policy.head.distribution(features)
+    return normal.mean[:, 0].numpy(), normal.stddev[:, 0].numpy()
+
+
+@torch.no_grad()
+def held_out_nll(policy: Policy, val: Demonstrations) -> tuple[float, float]:
+    """Mean NLL of the held-out pairs under the learned and under the true distribution."""
+    obs, actions = torch.as_tensor(val.obs), torch.as_tensor(val.actions)
+    model = -policy.head.log_prob(policy.features(obs), actions).mean().item()
+    s = val.obs[:, 0]
+    truth = Normal(torch.as_tensor(true_mean(s)), torch.as_tensor(true_std(s)))
+    return model, -truth.log_prob(actions[:, 0].double()).mean().item()
+
+
+def render(out: Path, scale: Scale, runs: dict, **_) -> list[Artifact]:
+    rng = np.random.default_rng(SEED)
+    train, val = pairs(scale.fit_pairs, rng), pairs(max(500, scale.fit_pairs // 4), rng)
+    log = out / "runs" / NAME / "fit.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    policy = fit(scale, train, val, log)
+    mean, std = learned(policy, PROBE)
+    drawn_mean, drawn_std = learned(policy, DRAWN)
+    error = np.abs(mean - true_mean(PROBE)) / true_std(PROBE)
+    ratio = std / true_std(PROBE)
+    model_nll, true_nll = held_out_nll(policy, val)
+    recovered = error.mean() < 0.25 and np.all(np.abs(np.log(ratio)) < np.log(1.3))
+    verdict = (
+        "the learned mean and spread match the true ones (mean within 0.25 sigma on average, "
+        "sigma within 30% everywhere on the probe)"
+        if recovered
+        else "at this budget the fit does NOT recover them to within 0.25 sigma (mean) and 30% "
+        "(sigma): the claim is not shown by this build"
+    )
+    caption = (
+        f"bcx's `gaussian` head (trunk {list(compose_config([]).model.hidden)}, BCModule, "
+        f"{scale.fit_steps} Adam steps) trained by maximum likelihood on {len(train)} pairs "
+        "a = 0.5 sin(pi s) + sigma(s) eps, sigma(s) rising from 0.05 to 0.2. On states in "
+        f"[-0.9, 0.9] the learned mean is off by {error.mean():.2f} sigma on average (at most "
+        f"{error.max():.2f}) and the learned sigma is {ratio.min():.2f} to {ratio.max():.2f} "
+        f"times the true one; held-out NLL {model_nll:.3f} nats per pair against "
+        f"{true_nll:.3f} under the true distribution. Verdict: {verdict}."
+    )
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.scatter(train.obs[:, 0], train.actions[:, 0], s=3, alpha=0.25, color="0.5", label="data")
+    ax.plot(DRAWN, true_mean(DRAWN), "k--", lw=1, label="true mean, ±2σ")
+    for sign in (-1, 1):
+        ax.plot(DRAWN, true_mean(DRAWN) + sign * 2 * true_std(DRAWN), "k:", lw=1)
+    ax.plot(DRAWN, drawn_mean, color="C1", lw=2, label="learned mean")
+    band = (drawn_mean - 2 * drawn_std, drawn_mean + 2 * drawn_std)
+    ax.fill_between(DRAWN, *band, color="C1", alpha=0.25, label="learned ±2σ")
+    ax.set_xlabel("state s")
+    ax.set_ylabel("action a")
+    ax.legend(fontsize=8, loc="upper left")
+    return [save_figure(fig, out, "fig1_gaussian_fit", "Figure 1", caption)]

@@ -1,0 +1,148 @@
+"""Figure 6: at fork's start state a unimodal Gaussian puts its action between the expert's two
+modes (left and right of the obstacle); expressive heads put theirs on one of them.
+
+Each trained policy is reloaded from its run's final checkpoint and sampled at the first state of
+the first held-out demo, over the expert's actions at the nearest demo states; the caption
+counts the samples and modes that fall between the two clusters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from bcx.data.demos import Demonstrations, collect
+from bcx.figures import nearest_expert_actions
+from bcx.paper import heads
+from bcx.paper.output import Artifact, plt, save_figure
+from bcx.paper.runs import Runner, Scale, Spec, fork
+from bcx.policy import Policy
+
+NAME = "modes"
+TITLE = "Figure 6: a Gaussian averages the expert's modes; expressive heads do not"
+SAMPLES = 1000
+NEAREST = 200  # expert actions at this many demo states nearest to the probe
+
+
+def specs(scale: Scale) -> list[Spec]:
+    return heads.specs(scale)
+
+
+def demonstrations(cfg: DictConfig) -> Demonstrations:
+    """The run's expert demos, recollected (the expert is deterministic; seeds data.seed + i)."""
+    import bcx.envs  # noqa: F401  (registers bcx/Fork-v0)
+
+    envs = [gym.make(cfg.env.id, **cfg.env.kwargs) for _ in range(8)]
+    expert = instantiate(cfg.expert)(env=envs[0])
+    return collect(expert, envs, [cfg.data.seed + i for i in range(cfg.data.episodes)])
+
+
+def load_policy(cfg: DictConfig, result: dict) -> Policy:
+    """The run's final policy from ``checkpoints/last.ckpt`` (checked to be the last step)."""
+    checkpoint = torch.load(
+        Path(result["dir"]) / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False
+    )
+    if checkpoint["global_step"] != result["run"]["steps"]:
+        raise RuntimeError(
+            f"{result['dir']}: last.ckpt is from step {checkpoint['global_step']}, the run "
+            f"ended at step {result['run']['steps']}"
+        )
+    state = {
+        k.removeprefix("policy."): v
+        for k, v in checkpoint["state_dict"].items()
+        if k.startswith("policy.")
+    }
+    obs_dim, act_dim = len(state["obs_mean"]), len(state["action_center"])
+    policy = Policy(
+        obs_mean=np.zeros(obs_dim),
+        obs_std=np.ones(obs_dim),
+        action_low=-np.ones(act_dim),
+        action_high=np.ones(act_dim),
+        hidden=list(cfg.model.hidden),
+        activation=cfg.model.activation,
+        obs_std_min=cfg.model.obs_std_min,
+        head=instantiate(cfg.policy),
+    )
+    policy.load_state_dict(state)  # the normalization buffers come with the weights
+    return policy.eval()
+
+
+def nearest_centre(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Index of the nearest of ``centres`` (K, A) for each of ``points`` (N, A): (N,)."""
+    return np.argmin(np.linalg.norm(points[:, None] - centres[None], axis=-1), axis=1)
+
+
+def render(out: Path, scale: Scale, runs: dict[Spec, dict], runner: Runner) -> list[Artifact]:
+    cfg = runner.config(fork(scale, seed=scale.seeds[0]))
+    demos = demonstrations(cfg)
+    probe = demos.split(cfg.data.val_episodes)[1].obs[0]
+    expert = nearest_expert_actions(demos, probe, count=min(NEAREST, len(demos)))
+    left, right = expert[expert[:, 0] < 0], expert[expert[:, 0] >= 0]
+    if not len(left) or not len(right):
+        raise RuntimeError("the expert's actions near the start state are not bimodal")
+    # Columns: left mode, between (the midpoint of the two), right mode.
+    centres = np.stack([left.mean(0), (left.mean(0) + right.mean(0)) / 2, right.mean(0)])
+    obs = torch.as_tensor(np.repeat(probe[None], SAMPLES, axis=0))
+    between, averaging = {}, {}
+    columns = 3
+    rows = -(-len(scale.heads) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.0 * rows), squeeze=False)
+    for ax in axes.flat[len(scale.heads) :]:
+        ax.axis("off")
+    for head, ax in zip(scale.heads, axes.flat, strict=False):
+        shares, modes = [], []
+        for index, seed in enumerate(scale.seeds):
+            spec = fork(scale, seed=seed, policy=head)
+            policy = load_policy(runner.config(spec), runs[spec])
+            torch.manual_seed(seed)
+            drawn = policy.act(obs, deterministic=False).numpy()
+            mode = policy.act(obs[:1], deterministic=True).numpy()
+            shares.append(float(np.mean(nearest_centre(drawn, centres) == 1)))
+            modes.append(int(nearest_centre(mode, centres)[0]) == 1)
+            if index == 0:
+                ax.scatter(drawn[:, 0], drawn[:, 1], s=3, alpha=0.2, label="head samples")
+                ax.scatter(expert[:, 0], expert[:, 1], s=14, marker="x", color="C1",
+                           label="expert, nearby states")  # fmt: skip
+                ax.scatter(*mode[0], s=120, marker="*", color="k", label="head mode")
+                ax.scatter(*centres[1], s=40, marker="D", facecolor="none", color="C3",
+                           label="between the modes")  # fmt: skip
+        between[head], averaging[head] = float(np.mean(shares)), sum(modes)
+        ax.set_title(f"{head}: {between[head]:.0%} between", fontsize=9)
+        ax.set_xlim(-1.05, 1.05)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_xlabel("action x", fontsize=8)
+        ax.set_ylabel("action y", fontsize=8)
+    axes.flat[0].legend(fontsize=6, loc="lower left")
+    seeds = len(scale.seeds)
+    unimodal = [h for h in scale.heads if h in heads.UNIMODAL]
+    expressive = [h for h in scale.heads if h not in heads.UNIMODAL]
+    exceptions = [f"`{h}` (mode between in {averaging[h]}/{seeds})" for h in unimodal
+                  if averaging[h] < seeds]  # fmt: skip
+    exceptions += [f"`{h}` (mode between in {averaging[h]}/{seeds})" for h in expressive
+                   if averaging[h] > 0]  # fmt: skip
+    verdict = (
+        "supported: every unimodal head's mode lies between the modes and no expressive "
+        "head's does, in every seed"
+        if not exceptions
+        else f"not supported for {', '.join(exceptions)}"
+    )
+    listing = ", ".join(
+        f"`{h}` {between[h]:.0%} (mode between in {averaging[h]}/{seeds} seeds)"
+        for h in scale.heads
+    )
+    caption = (
+        f"Fork, the runs of the heads table ({scale.fork_steps} steps). At the first state of "
+        f"the first held-out demo, {SAMPLES} samples of each head (seed {scale.seeds[0]} "
+        f"drawn) over the expert's actions at the {len(expert)} nearest demo states, which "
+        f"form two clusters: left ({len(left)} actions, mean {np.round(centres[0], 2)}) and "
+        f"right ({len(right)}, mean {np.round(centres[2], 2)}). A sample is 'between the "
+        "modes' when it is nearer the midpoint of the two means than to either; the star is the "
+        "head's deterministic action (its mode, which the rollouts execute). Share of samples "
+        f"between the modes, mean over seeds: {listing}. Verdict: {verdict}."
+    )
+    return [save_figure(fig, out, "fig6_action_samples", "Figure 6", caption)]

@@ -1,14 +1,17 @@
 """``bcx-expert env=<name>``: train a SAC expert with stable-baselines3 and ship its actor.
 
 Training checkpoints (model + replay buffer) go to ``work_dir`` every ``checkpoint_every`` steps,
-so rerunning a killed command continues where it stopped. At the end the deterministic actor is
-exported to the zoo, reloaded the way ``expert=zoo`` loads it, and evaluated; the measured return
-goes into ``meta.json`` next to it.
+so rerunning a killed command continues where it stopped. Each checkpoint also
+gets a short progress evaluation, and the actor with the best one so far is kept in ``work_dir``.
+At the end the last (``ship=last``) or best (``ship=best``) actor is exported to the zoo, reloaded
+the way ``expert=zoo`` loads it, and evaluated on seeds the progress evaluations never saw; the
+measured return goes into ``meta.json`` next to it.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import time
@@ -29,12 +32,16 @@ from bcx.train import CONF_DIR
 
 log = logging.getLogger("bcx.expert")
 MODEL_FILE, BUFFER_FILE, PROGRESS_FILE = "sac.zip", "replay_buffer.pkl", "progress.csv"
+BEST_FILE, BEST_ZOO = "best.json", "best_zoo"  # the best progress evaluation and its actor
+SHIP_CHOICES = ("last", "best")
 
 
 def train_expert(cfg: DictConfig) -> dict:
     """Train (or resume) SAC to ``cfg.steps``, export the actor, evaluate it; returns the meta."""
     if cfg.steps < 1 or cfg.checkpoint_every < 1 or cfg.eval_episodes < 1:
         raise BCXError("steps, checkpoint_every and eval_episodes must be positive integers.")
+    if cfg.ship not in SHIP_CHOICES:
+        raise BCXError(f"ship must be one of {', '.join(SHIP_CHOICES)} (got {cfg.ship!r}).")
     torch.set_num_threads(cfg.threads)
     work_dir = Path(cfg.work_dir)
     zoo_folder = Path(cfg.zoo_dir or ZOO_DIR) / cfg.env.id
@@ -50,9 +57,14 @@ def train_expert(cfg: DictConfig) -> dict:
         save_checkpoint(model, work_dir)
         export_actor(model, env, progress_folder)
         seconds = time.perf_counter() - started
-        log_progress(cfg, work_dir, progress_folder, model.num_timesteps, seconds)
-    export_actor(model, env, zoo_folder)
-    meta = evaluate(cfg, zoo_folder, model.num_timesteps, env)
+        row = log_progress(cfg, work_dir, progress_folder, model.num_timesteps, seconds)
+        keep_if_best(work_dir, progress_folder, row)
+    if cfg.ship == "best":
+        steps = ship_best(work_dir, cfg.env.id, zoo_folder)
+    else:
+        export_actor(model, env, zoo_folder)
+        steps = model.num_timesteps
+    meta = evaluate(cfg, zoo_folder, steps, env)
     atomic_write_json(zoo_folder / META_FILE, meta)
     result = meta["eval"]
     log.info(
@@ -106,19 +118,68 @@ def shapes(env: gym.Env) -> dict:
     }
 
 
-def episode_returns(cfg: DictConfig, policy_for, episodes: int) -> np.ndarray:
-    """Returns of ``episodes`` episodes on seeds eval_seed + i, 10 envs stepped together."""
+def read_best(work_dir: Path) -> dict | None:
+    path = work_dir / BEST_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def keep_if_best(work_dir: Path, progress_folder: Path, row: dict) -> None:
+    """Copy the actor just evaluated to ``<work_dir>/best_zoo`` if no earlier one scored higher.
+
+    SAC's return can swing by thousands between checkpoints (Ant falls over in some episodes
+    after a bad update), so the last checkpoint is not always the one worth shipping.
+    """
+    best = read_best(work_dir)
+    if best is not None and best["return_mean"] >= row["return_mean"]:
+        return
+    copy_actor(progress_folder, work_dir / BEST_ZOO / progress_folder.name)
+    atomic_write_json(work_dir / BEST_FILE, row)
+    log.info("best progress evaluation so far: step %d", row["steps"])
+
+
+def ship_best(work_dir: Path, env_id: str, zoo_folder: Path) -> int:
+    """Export the kept best actor to the zoo; returns the training step it was saved at."""
+    best = read_best(work_dir)
+    if best is None:
+        raise BCXError(
+            f"ship=best: {work_dir / BEST_FILE} does not exist; no progress evaluation has been "
+            "run yet. Train at least checkpoint_every steps, or use ship=last."
+        )
+    copy_actor(work_dir / BEST_ZOO / env_id, zoo_folder)
+    return int(best["steps"])
+
+
+def copy_actor(source: Path, target: Path) -> None:
+    for name in (ACTOR_FILE, META_FILE):
+        data = (source / name).read_bytes()
+        atomic_write(target / name, lambda f, data=data: f.write(data))
+
+
+def episode_returns(
+    cfg: DictConfig, policy_for, episodes: int, first_seed: int | None = None
+) -> np.ndarray:
+    """Returns of ``episodes`` episodes on seeds first_seed + i (default: eval_seed), 10 at once."""
     envs = [gym.make(cfg.env.id, **cfg.env.kwargs) for _ in range(min(10, episodes))]
     policy = policy_for(envs[0])
-    seeds = [cfg.eval_seed + i for i in range(episodes)]
+    first_seed = cfg.eval_seed if first_seed is None else first_seed
+    seeds = [first_seed + i for i in range(episodes)]
     return np.array([t.rewards.sum() for t in rollout(policy, envs, seeds)])
 
 
-def log_progress(cfg: DictConfig, work_dir: Path, zoo_folder: Path, steps: int, seconds: float):
-    """Append a short evaluation of the actor just exported to ``<work_dir>/progress.csv``."""
+def log_progress(
+    cfg: DictConfig, work_dir: Path, zoo_folder: Path, steps: int, seconds: float
+) -> dict:
+    """Append a short evaluation of the actor just exported to ``<work_dir>/progress.csv``.
+
+    It runs on seeds from ``progress_seed``, never the final evaluation's, so picking the best
+    checkpoint by it does not inflate the return recorded in meta.json.
+    """
     zoo_dir = zoo_folder.parent
     returns = episode_returns(
-        cfg, lambda env: ZooExpert(env=env, zoo_dir=zoo_dir), cfg.progress_episodes
+        cfg,
+        lambda env: ZooExpert(env=env, zoo_dir=zoo_dir),
+        cfg.progress_episodes,
+        first_seed=cfg.progress_seed,
     )
     row = {
         "steps": steps,
@@ -134,6 +195,7 @@ def log_progress(cfg: DictConfig, work_dir: Path, zoo_folder: Path, steps: int, 
             writer.writeheader()
         writer.writerow(row)
     log.info("%s step %d: return %.1f +- %.1f", cfg.env.id, steps, *list(row.values())[1:3])
+    return row
 
 
 def evaluate(cfg: DictConfig, zoo_folder: Path, steps: int, env: gym.Env) -> dict:
@@ -147,6 +209,7 @@ def evaluate(cfg: DictConfig, zoo_folder: Path, steps: int, env: gym.Env) -> dic
         "env_id": cfg.env.id,
         "algo": "sac",
         "steps": steps,
+        "shipped": cfg.ship,
         "seed": cfg.seed,
         "hyperparameters": OmegaConf.to_container(cfg.sac, resolve=True),
         **shapes(env),

@@ -177,14 +177,26 @@ class RoundFitter:
         return trainer
 
 
+# Keys that change what a run shows or writes besides its metrics, never the metrics themselves:
+# toggling one must not orphan a killed run's checkpoint.
+DISPLAY_KEYS = ("trainer.enable_progress_bar", "rollout.video", "figure")
+
+
 def run_key(cfg: DictConfig) -> dict[str, Any]:
     """Everything that decides a run's results: the config without where it writes or logs."""
     skip = {"run_dir", "logger", "resume", "resume_dir", "optimized_metric"}
-    return {
+    key = {
         k: OmegaConf.to_container(v, resolve=True) if isinstance(v, DictConfig) else v
         for k, v in cfg.items()
         if k not in skip and k != "hydra"
     }
+    for dotted in DISPLAY_KEYS:
+        *parents, leaf = dotted.split(".")
+        node = key
+        for parent in parents:
+            node = node.get(parent, {})
+        node.pop(leaf, None)
+    return key
 
 
 def new_module(cfg: DictConfig, env: gym.Env, train: Demonstrations, head) -> BCModule:

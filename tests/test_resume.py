@@ -88,3 +88,20 @@ def test_resume_false_starts_afresh(tmp_path):
     # Its CSV log starts at the first logged step, not where the killed run stopped.
     first_logged = (tmp_path / "fresh" / "logs" / "metrics.csv").read_text().splitlines()[1]
     assert first_logged.split(",")[-3] == "24"
+
+
+def test_display_switches_do_not_change_the_resume_key():
+    """Turning the progress bar, the video or the action figure on for a rerun still resumes;
+    a key that changes the numbers (the learning rate) starts another run."""
+    from hydra import compose, initialize_config_dir
+
+    from bcx.train import CONF_DIR, run_key
+
+    def key(*overrides):
+        with initialize_config_dir(CONF_DIR, version_base="1.3"):
+            return run_key(compose("train", overrides=["env=hopper", "run_dir=.", *overrides]))
+
+    shown = ["trainer.enable_progress_bar=true", "rollout.video=true", "figure.action_samples=true"]
+    hidden = ["trainer.enable_progress_bar=false", "rollout.video=false"]
+    assert key(*shown) == key(*hidden)
+    assert key("optim.lr=3e-4") != key("optim.lr=1e-3")

@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from stable_baselines3 import SAC
 
 from bcx.errors import BCXError
-from bcx.expert_training import MODEL_FILE, PROGRESS_FILE, train_expert
+from bcx.expert_training import BEST_FILE, BEST_ZOO, MODEL_FILE, PROGRESS_FILE, train_expert
 from bcx.experts import zoo
 from bcx.experts.zoo import ZooExpert
 from bcx.rollout import random_policy, rollout
@@ -61,6 +61,23 @@ def test_bcx_expert_trains_resumes_and_ships_an_actor_equal_to_sacs(tmp_path):
     expected, _ = sac.predict(obs, deterministic=True)
     assert np.allclose(expert(obs), expected, atol=1e-5)
     assert np.array_equal(expert(obs), expert(obs))  # deterministic
+
+
+def test_ship_best_exports_the_checkpoint_with_the_best_progress_evaluation(tmp_path):
+    meta = train_expert(expert_train_cfg(tmp_path, "steps=450", "ship=best"))
+    rows = (tmp_path / "work" / PROGRESS_FILE).read_text().splitlines()[1:]
+    returns = {int(r.split(",")[0]): float(r.split(",")[1]) for r in rows}
+    best_step = max(returns, key=returns.get)  # the first of equals: a later tie is not better
+    assert meta["steps"] == best_step and meta["shipped"] == "best"
+    assert json.loads((tmp_path / "work" / BEST_FILE).read_text())["steps"] == best_step
+    shipped = (tmp_path / "zoo" / "InvertedPendulum-v5" / "actor.pt").read_bytes()
+    kept = (tmp_path / "work" / BEST_ZOO / "InvertedPendulum-v5" / "actor.pt").read_bytes()
+    assert shipped == kept
+
+
+def test_an_unknown_ship_choice_is_named(tmp_path):
+    with pytest.raises(BCXError, match="ship must be one of last, best"):
+        train_expert(expert_train_cfg(tmp_path, "steps=150", "ship=median"))
 
 
 def test_zoo_request_for_an_env_without_an_expert_lists_the_available(tmp_path):

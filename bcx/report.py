@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,7 +33,8 @@ from bcx.summary import FAILED_FILE, METRICS_FILE
 def load_runs(sweep_dir: str | Path) -> tuple[list[dict[str, Any]], list[Path]]:
     """(finished runs' metrics.json contents, job folders without one) under ``sweep_dir``."""
     sweep_dir = Path(sweep_dir)
-    return _read_jobs(sorted(p.parent.parent for p in sweep_dir.glob("*/.hydra/config.yaml")))
+    jobs = (p.parent.parent for p in sweep_dir.glob("*/.hydra/config.yaml"))
+    return _read_jobs(sorted(jobs, key=job_order))
 
 
 def find_runs(folders: Sequence[str | Path]) -> tuple[list[dict[str, Any]], list[Path]]:
@@ -43,7 +45,12 @@ def find_runs(folders: Sequence[str | Path]) -> tuple[list[dict[str, Any]], list
         for marker in (METRICS_FILE, FAILED_FILE, ".hydra/config.yaml"):
             jobs |= {p.parent for p in folder.rglob(marker)}
     jobs = {job.parent if job.name == ".hydra" else job for job in jobs}
-    return _read_jobs(sorted(jobs))
+    return _read_jobs(sorted(jobs, key=job_order))
+
+
+def job_order(job: Path) -> list:
+    """Hydra's job numbers in numeric order (2 before 10), so tables list groups in sweep order."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(job))]
 
 
 def _read_jobs(jobs: Sequence[Path]) -> tuple[list[dict[str, Any]], list[Path]]:

@@ -40,6 +40,15 @@ def test_runs_are_grouped_by_choice_and_failures_are_kept(tmp_path):
     assert "| gmm | 2 | 0.9 ± 0.1 |" in to_markdown(rows, ["policy"], ["rollout/success"])
 
 
+def test_groups_follow_the_sweeps_job_numbers(tmp_path):
+    for num in range(12):  # job 10 must not sort between 1 and 2
+        fake_run(tmp_path, num, "gaussian" if num in (1, 10) else f"head{num}", 0.5)
+    runs, _ = load_runs(tmp_path)
+    assert [Path(run["dir"]).name for run in runs] == [str(num) for num in range(12)]
+    rows = summarize(runs, ["policy"], ["rollout/success"])
+    assert [row["policy"] for row in rows][:3] == ["head0", "gaussian", "head2"]
+
+
 def test_sweep_report_writes_summary_files(tmp_path):
     from omegaconf import OmegaConf
 

@@ -155,13 +155,10 @@ def copy_actor(source: Path, target: Path) -> None:
         atomic_write(target / name, lambda f, data=data: f.write(data))
 
 
-def episode_returns(
-    cfg: DictConfig, policy_for, episodes: int, first_seed: int | None = None
-) -> np.ndarray:
-    """Returns of ``episodes`` episodes on seeds first_seed + i (default: eval_seed), 10 at once."""
+def episode_returns(cfg: DictConfig, policy_for, episodes: int, first_seed: int) -> np.ndarray:
+    """Returns of ``episodes`` episodes on seeds first_seed + i, 10 envs stepped together."""
     envs = [gym.make(cfg.env.id, **cfg.env.kwargs) for _ in range(min(10, episodes))]
     policy = policy_for(envs[0])
-    first_seed = cfg.eval_seed if first_seed is None else first_seed
     seeds = [first_seed + i for i in range(episodes)]
     return np.array([t.rewards.sum() for t in rollout(policy, envs, seeds)])
 
@@ -201,9 +198,14 @@ def log_progress(
 def evaluate(cfg: DictConfig, zoo_folder: Path, steps: int, env: gym.Env) -> dict:
     """meta.json: the shipped actor's return (loaded as expert=zoo loads it) and provenance."""
     zoo_dir = zoo_folder.parent
-    returns = episode_returns(cfg, lambda e: ZooExpert(env=e, zoo_dir=zoo_dir), cfg.eval_episodes)
+    returns = episode_returns(
+        cfg, lambda e: ZooExpert(env=e, zoo_dir=zoo_dir), cfg.eval_episodes, cfg.eval_seed
+    )
     random_returns = episode_returns(
-        cfg, lambda e: random_policy(e.action_space, seed=cfg.eval_seed), cfg.eval_episodes
+        cfg,
+        lambda e: random_policy(e.action_space, seed=cfg.eval_seed),
+        cfg.eval_episodes,
+        cfg.eval_seed,
     )
     return {
         "env_id": cfg.env.id,

@@ -5,7 +5,10 @@
 (b) ``rollout_vs_raw``: env-steps/s of the rollout callback's measurement (batched policy over
     vectorized envs, expert labelling, loss evaluation) over raw gymnasium stepping of one env
     with the same policy called on each observation.
-(c) per policy head: bcx training steps/s and the latency of one batched action for 16 envs;
+(c) ``shift_measure_overhead``: the time the rollout measurement spends on the training states
+    (up to 2000) over the time of the rest of the measurement, on the default env;
+    target <= 0.10.
+(d) per policy head: bcx training steps/s and the latency of one batched action for 16 envs;
     targets: gmm and discrete training within 1.2x of gaussian, diffusion latency <= 10x.
 Results go to ``outputs/bench/latest.json``. Targets: (a) >= 0.85, (b) >= 0.8.
 """
@@ -28,7 +31,7 @@ from omegaconf import DictConfig
 
 from bcx.callbacks.shift import ShiftCallback
 from bcx.data.datamodule import DemoDataModule
-from bcx.data.demos import Demonstrations
+from bcx.data.demos import Demonstrations, collect
 from bcx.io import atomic_write_json
 from bcx.module import BCModule
 from bcx.train import (
@@ -73,19 +76,12 @@ class StepTimer(pl.Callback):
 def raw_train_steps_per_s(
     cfg: DictConfig, env: gym.Env, demos: Demonstrations, steps: int, warmup: int
 ) -> float:
-    """A plain PyTorch loop: index random rows, NLL, backward, Adam step."""
+    """A plain PyTorch loop (``fit``), timed after ``warmup`` steps."""
     torch.manual_seed(0)
     policy = build_policy(cfg, env, demos, build_head(cfg, env))
-    opt = torch.optim.Adam(policy.parameters(), lr=cfg.optim.lr)
-    obs, actions = torch.as_tensor(demos.obs), torch.as_tensor(demos.actions)
-    for step in range(warmup + steps):
-        if step == warmup:
-            start = time.perf_counter()
-        idx = torch.randint(len(obs), (cfg.data.batch_size,))
-        loss = policy.loss(obs[idx], actions[idx]).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit(policy, demos, warmup, cfg.data.batch_size, cfg.optim.lr)
+    start = time.perf_counter()
+    fit(policy, demos, steps, cfg.data.batch_size, cfg.optim.lr)
     return steps / (time.perf_counter() - start)
 
 
@@ -112,7 +108,13 @@ def rollout_env_steps_per_s(cfg: DictConfig, episodes: int) -> tuple[float, floa
     module = BCModule(build_policy(cfg, envs[0], demos, build_head(cfg, envs[0])), **cfg.optim)
     seeds = [cfg.rollout.seed + i for i in range(episodes)]
     shift = ShiftCallback(
-        envs=envs, expert=expert, seeds=seeds, every_n_steps=1, held_out=demos, progress=False
+        envs=envs,
+        expert=expert,
+        seeds=seeds,
+        every_n_steps=1,
+        held_out=demos,
+        training=demos,
+        progress=False,
     )
     shift.baselines()  # computed once per run in the app too, not per measurement
     start = time.perf_counter()
@@ -130,6 +132,57 @@ def rollout_env_steps_per_s(cfg: DictConfig, episodes: int) -> tuple[float, floa
             obs, _, terminated, truncated, _ = env.step(action.numpy())
             done, steps = terminated or truncated, steps + 1
     return callback_rate, steps / (time.perf_counter() - start)
+
+
+def shift_measure_overhead(cfg: DictConfig, repeats: int, fit_steps: int = 1000) -> dict:
+    """Seconds of one whole rollout measurement on the default env and of its training-states
+    part alone, best of ``repeats``; their ratio is what measuring the training states adds.
+    The policy is fitted for ``fit_steps`` plain-PyTorch steps on the expert's demonstrations,
+    so its episodes are as long as a real run's."""
+    envs = make_envs(cfg.env, cfg.rollout.num_envs)
+    expert = build_expert(cfg, envs[0])
+    demos = collect(expert, envs, [cfg.data.seed + i for i in range(cfg.data.episodes)])
+    torch.manual_seed(0)
+    policy = build_policy(cfg, envs[0], demos, build_head(cfg, envs[0]))
+    fit(policy, demos, fit_steps, cfg.data.batch_size, cfg.optim.lr)
+    module = BCModule(policy, **cfg.optim)
+    shift = ShiftCallback(
+        envs=envs[: cfg.rollout.episodes],
+        expert=expert,
+        seeds=[cfg.rollout.seed + i for i in range(cfg.rollout.episodes)],
+        every_n_steps=1,
+        held_out=demos.episodes(demos.num_episodes - 1, demos.num_episodes),
+        training=demos,
+        progress=False,
+    )
+    shift.baselines()
+    whole, train_part, lengths = [], [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        lengths.append(shift.measure(module)["rollout/length"])
+        whole.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        module.per_state(*(torch.as_tensor(a) for a in shift.training_states))
+        train_part.append(time.perf_counter() - start)
+    return {
+        "ratio": min(train_part) / (min(whole) - min(train_part)),
+        "measure_s": min(whole),
+        "train_states_s": min(train_part),
+        "train_states": len(shift.training_states[0]),
+        "episode_length": float(np.mean(lengths)),
+    }
+
+
+def fit(policy: torch.nn.Module, demos: Demonstrations, steps: int, batch: int, lr: float):
+    """A plain PyTorch fit: index random rows, head loss, backward, Adam step."""
+    opt = torch.optim.Adam(policy.parameters(), lr=lr)
+    obs, actions = torch.as_tensor(demos.obs), torch.as_tensor(demos.actions)
+    for _ in range(steps):
+        idx = torch.randint(len(obs), (batch,))
+        loss = policy.loss(obs[idx], actions[idx]).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
 
 
 def head_config(name: str, steps: int, warmup: int) -> DictConfig:
@@ -224,6 +277,7 @@ def main() -> None:
     rollouts = [rollout_env_steps_per_s(rollout_cfg, args.episodes) for _ in range(args.repeats)]
     # The locomotion case: 1000-step HalfCheetah episodes labelled by the zoo's SAC actor.
     cheetah = [rollout_env_steps_per_s(config("env=halfcheetah"), 8) for _ in range(args.repeats)]
+    overhead = shift_measure_overhead(config(), args.repeats)
     results = {
         "train_vs_raw": max(ours) / max(raw),
         "rollout_vs_raw": max(r[0] for r in rollouts) / max(r[1] for r in rollouts),
@@ -235,6 +289,8 @@ def main() -> None:
         },
         "heads": heads,
         "dagger_round_s": dagger,
+        "shift_measure_overhead": overhead["ratio"],
+        "shift_measure_s": overhead,
         "gmm_train_vs_gaussian": heads["gaussian"]["train_steps_per_s"]
         / heads["gmm"]["train_steps_per_s"],
         "discrete_train_vs_gaussian": heads["gaussian"]["train_steps_per_s"]
@@ -265,6 +321,12 @@ def main() -> None:
     print(
         f"rollout_vs_raw {results['rollout_vs_raw_halfcheetah']:.2f}  on HalfCheetah with the zoo "
         "expert labelling (target >= 0.80)"
+    )
+    print(
+        f"shift_measure_overhead {overhead['ratio']:.3f}  (target <= 0.10; "
+        f"{1000 * overhead['train_states_s']:.1f} ms for {overhead['train_states']} training "
+        f"states in a {1000 * overhead['measure_s']:.0f} ms measurement on {config().env.id}, "
+        f"episodes of {overhead['episode_length']:.0f} steps)"
     )
     print(f"{'head':16}{'train steps/s':>15}{'act ms (B=16)':>15}")
     for name, row in heads.items():

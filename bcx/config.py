@@ -6,6 +6,7 @@ here runs before any work, so a bad value costs nothing and overwrites nothing.
 
 from __future__ import annotations
 
+from hydra.utils import get_class
 from omegaconf import DictConfig
 
 from bcx.errors import BCXError
@@ -68,11 +69,36 @@ def _positive_number(cfg: DictConfig, key: str) -> None:
 
 
 def _require_disjoint_seeds(cfg: DictConfig) -> None:
-    collect = range(cfg.data.seed, cfg.data.seed + cfg.data.episodes)
+    """Evaluation seeds apart from every seed collection may take: the initial demonstrations'
+    and those the mitigation's later rounds go on to take (``Mitigation.collection_episodes``)."""
+    later = _mitigation_collection_episodes(cfg)
+    collect = range(cfg.data.seed, cfg.data.seed + cfg.data.episodes + later)
     evaluate = range(cfg.rollout.seed, cfg.rollout.seed + cfg.rollout.episodes)
     if collect.start < evaluate.stop and evaluate.start < collect.stop:
+        name = cfg.mitigation._target_.split(".")[-2]
+        taken = (
+            f"data.seed + i for the data.episodes={cfg.data.episodes} initial episodes and the "
+            f"{later} that mitigation={name}'s later rounds may collect"
+            if later
+            else f"data.seed + i, i < data.episodes={cfg.data.episodes}"
+        )
+        choices = [f"rollout.seed >= {collect.stop}", f"data.seed >= {evaluate.stop}"]
+        if evaluate.start - len(collect) >= 0:
+            choices.append(f"data.seed <= {evaluate.start - len(collect)}")
         raise BCXError(
             f"rollout.seed must keep evaluation seeds [{evaluate.start}, {evaluate.stop}) apart "
-            f"from collection seeds [{collect.start}, {collect.stop}) (data.seed + i): choose "
-            f"rollout.seed >= {collect.stop} or data.seed >= {evaluate.stop}."
+            f"from collection seeds [{collect.start}, {collect.stop}) ({taken}): choose "
+            f"{', '.join(choices[:-1])} or {choices[-1]}."
         )
+
+
+def _mitigation_collection_episodes(cfg: DictConfig) -> int:
+    """Episodes the configured mitigation may collect after the initial demonstrations."""
+    try:
+        mitigation = get_class(cfg.mitigation._target_)
+    except Exception:  # a bad _target_ fails, with Hydra's message, where it is instantiated
+        return 0
+    count = getattr(mitigation, "collection_episodes", None)
+    if count is None:
+        return 0
+    return count(cfg.mitigation, cfg.data.episodes - cfg.data.val_episodes)

@@ -68,12 +68,9 @@ class BCModule(pl.LightningModule):
         was_training = self.training
         self.eval()
         with self.evaluation_noise():
-            values = {
-                "nll": self.policy.loss(obs, actions),
-                "mse": self.policy.squared_error(obs, actions),
-            }
+            nll, mse = self.policy.loss_and_error(obs, actions)
         self.train(was_training)
-        return values
+        return {"nll": nll, "mse": mse}
 
     @contextmanager
     def evaluation_noise(self, offset: int = 0) -> Iterator[None]:
@@ -85,10 +82,6 @@ class BCModule(pl.LightningModule):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(EVALUATION_SEED + offset)
             yield
-
-    def evaluate(self, obs: Tensor, actions: Tensor) -> dict[str, float]:
-        """Mean NLL (head loss) and mode-vs-label MSE on a labelled set of states."""
-        return {name: v.mean().item() for name, v in self.per_state(obs, actions).items()}
 
     def _require_finite(self, value: Tensor, name: str) -> None:
         if not torch.isfinite(value):

@@ -69,10 +69,12 @@ class Policy(nn.Module):
         """Per-sample head loss (the NLL of normalized actions for density heads): (B,)."""
         return self.head.loss(self.features(obs), self.normalize_action(actions))
 
-    def squared_error(self, obs: Tensor, actions: Tensor) -> Tensor:
-        """Mean over action dims of (mode - expert)^2 in normalized units: (B,)."""
-        mode = self.head.mode(self.features(obs))
-        return ((mode - self.normalize_action(actions)) ** 2).mean(dim=-1)
+    def loss_and_error(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-sample head loss and the mean over action dims of (mode - expert)^2 in normalized
+        units, from one pass of the trunk: ((B,), (B,))."""
+        features, target = self.features(obs), self.normalize_action(actions)
+        loss = self.head.loss(features, target)
+        return loss, ((self.head.mode(features) - target) ** 2).mean(dim=-1)
 
     def numpy_fn(self, deterministic: bool = True) -> Callable[[np.ndarray], np.ndarray]:
         """This policy as a batch function on numpy arrays, for rollouts: obs (B, obs_dim) ->

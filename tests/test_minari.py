@@ -15,6 +15,8 @@ from bcx.data import minari as bcx_minari
 from bcx.data.demos import Demonstrations
 from bcx.data.minari import read_minari, write_minari
 from bcx.errors import BCXError
+from bcx.train import run
+from tests.conftest import TINY, run_cli
 
 DATASET_ID = "bcx/pendulum/random-v0"
 SEEDS = [0, 1, 2, 3]
@@ -166,3 +168,67 @@ def test_bad_writes_fail_and_leave_nothing(tmp_path, dataset, episodes, monkeypa
     with pytest.raises(RuntimeError):
         write_minari(episodes["demos"], tmp_path / "x", **arguments)
     assert [p.name for p in tmp_path.iterdir()] == ["datasets"]  # no dataset, no temp folder
+
+
+# D1: a dataset recorded on another env stops before any work, naming data.path and both ids.
+QUICK_RUN = ("data.episodes=3", "trainer.max_steps=100", "rollout.episodes=2", *TINY)
+
+
+def without_env_spec(dataset):
+    """The dataset as a writer that records no env_spec leaves it."""
+    file = dataset / "data" / "metadata.json"
+    metadata = json.loads(file.read_text())
+    del metadata["env_spec"]
+    file.write_text(json.dumps(metadata))
+    return dataset
+
+
+def test_dataset_of_another_env_fails_on_the_command_line(tmp_path, dataset):
+    # The catalogue's `bcx env=fork data.source=minari data.path=<InvertedPendulum dataset>`:
+    # same observation width, action widths 1 against 2.
+    result = run_cli(
+        "env=fork", "data.source=minari", f"data.path={dataset}", *QUICK_RUN, cwd=tmp_path
+    )
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("bcx: error:")]
+    assert len(errors) == 1, result.stderr
+    for text in (f"data.path={dataset}", "recorded on env InvertedPendulum-v5", "bcx/Fork-v0"):
+        assert text in errors[0], errors[0]
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.rglob("metrics.json")) and not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_dataset_of_another_env_fails_before_training(make_cfg, tmp_path, dataset):
+    # Shapes differ (4 against Lane's 11 observations): it used to train, then crash at the
+    # first rollout measurement.
+    cfg = make_cfg("env=lane", "data.source=minari", f"data.path={dataset}", *QUICK_RUN)
+    with pytest.raises(BCXError, match=r"recorded on env InvertedPendulum-v5.*bcx/Lane-v0"):
+        run(cfg)
+    assert not (tmp_path / "run").exists()  # nothing trained, nothing written
+
+
+def test_dataset_without_env_spec_is_checked_by_its_widths(make_cfg, tmp_path, dataset):
+    cfg = make_cfg("env=fork", "data.source=minari", f"data.path={without_env_spec(dataset)}")
+    with pytest.raises(BCXError, match=r"action shape \(1,\) where env.id=bcx/Fork-v0 has \(2,\)"):
+        run(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+def test_check_recorded_on(dataset, caplog):
+    demos, env = read_minari(dataset), make_env()
+    spaces = {"observation_space": env.observation_space, "action_space": env.action_space}
+    metadata = bcx_minari.read_metadata(dataset)
+    bcx_minari.check_recorded_on(
+        demos, metadata, env_id="InvertedPendulum-v5", path=dataset, **spaces
+    )
+    # Same widths, another env: the id alone decides (HalfCheetah data for Walker2d).
+    with pytest.raises(
+        BCXError, match="recorded on env InvertedPendulum-v5, but env.id is Other-v0"
+    ):
+        bcx_minari.check_recorded_on(demos, metadata, env_id="Other-v0", path=dataset, **spaces)
+    # No env_spec and the right widths: accepted, and the log says only the widths were checked.
+    bare = bcx_minari.read_metadata(without_env_spec(dataset))
+    with caplog.at_level("WARNING"):
+        bcx_minari.check_recorded_on(demos, bare, env_id="Other-v0", path=dataset, **spaces)
+    assert "records no env_spec" in caplog.text
+    assert bcx_minari.read_metadata(dataset / "data" / "main_data.hdf5") is not None

@@ -86,6 +86,7 @@ def test_shift_callback_labels_its_baselines_and_rollouts(envs, monkeypatch):
         seeds=range(100, 103),
         every_n_steps=1,
         held_out=held_out,
+        training=held_out,
     )
     metrics = shift.measure(BCModule(policy, lr=1e-3))
     text = out.getvalue()

@@ -1,9 +1,18 @@
 """The rollout callback: how much worse is the policy on the states it visits itself?
 
 Every ``every_n_steps`` training steps and at the last step, the current policy runs in the env
-on evaluation seeds (disjoint from the collection seeds), the expert labels every visited state,
-and the policy's loss there (on-policy) is logged next to its loss on held-out demonstration
-states (dataset). Their difference is the distribution-shift gap.
+on evaluation seeds (disjoint from the collection seeds) and the expert labels every visited
+state. The policy's loss is then measured with the same loss on three populations of states:
+
+- ``train``: a fixed subsample of the states it is trained on;
+- ``dataset``: held-out demonstration episodes (the expert's own states, never trained on);
+- ``on_policy``: the states the policy visited itself.
+
+``shift/gap`` (on-policy minus train) is the lecture's distribution-shift gap; it splits into
+``shift/generalization_gap`` (held-out minus train: new expert states) and ``shift/heldout_gap``
+(on-policy minus held-out: the states only the learner reaches). Every figure comes as a mean
+over states and as a per-state median (``*_median``); a handful of states with huge losses move
+the mean, never the median, so readings use the medians.
 """
 
 from __future__ import annotations
@@ -25,6 +34,14 @@ from bcx.rollout import PolicyFn, random_policy, rollout
 from bcx.types import OUTCOMES, Trajectory
 
 CURVE_BINS = 10  # timestep bins of the compounding-error curve
+TRAIN_SAMPLE = 2000  # training states measured per measurement: enough for a stable median
+TRAIN_SAMPLE_SEED = 0  # which training states: the same ones at every measurement of a run
+POPULATIONS = ("train", "dataset", "on_policy")
+GAPS = {  # name: (minuend, subtrahend) population
+    "gap": ("on_policy", "train"),
+    "generalization_gap": ("dataset", "train"),
+    "heldout_gap": ("on_policy", "dataset"),
+}
 
 
 class ShiftCallback(pl.Callback):
@@ -38,14 +55,18 @@ class ShiftCallback(pl.Callback):
         seeds: Sequence[int],
         every_n_steps: int,
         held_out: Demonstrations,
+        training: Demonstrations,
         deterministic: bool = True,
         progress: bool = True,
     ) -> None:
-        """progress: show a bar while evaluation episodes run, when the console is a terminal."""
+        """held_out: the demonstration episodes never trained on; training: the data of the
+        (first) fit, see ``set_training_data``; progress: show a bar while evaluation episodes
+        run, when the console is a terminal."""
         self.envs, self.expert, self.seeds = envs, expert, list(seeds)
         self.progress = progress
         self.every_n_steps = every_n_steps
         self.held_out = held_out
+        self.set_training_data(training)
         self.expert_labels = len(held_out)  # the trainer sets the run's count before each fit
         self.deterministic = deterministic
         self.latest: dict[str, float] = {}
@@ -66,6 +87,16 @@ class ShiftCallback(pl.Callback):
                 "random/return": _mean_return(random_runs),
             }
         return self._baselines
+
+    def set_training_data(self, train: Demonstrations) -> None:
+        """The training states to measure from now on: at most TRAIN_SAMPLE of ``train``'s
+        pairs, drawn with a fixed seed (a multi-round run calls this before every later fit, as
+        its training data grows)."""
+        rows = np.arange(len(train))
+        if len(rows) > TRAIN_SAMPLE:
+            rng = np.random.default_rng(TRAIN_SAMPLE_SEED)
+            rows = np.sort(rng.choice(rows, size=TRAIN_SAMPLE, replace=False))
+        self.training_states = (train.obs[rows], train.actions[rows])
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: BCModule, *args) -> None:
         step = trainer.global_step
@@ -89,17 +120,24 @@ class ShiftCallback(pl.Callback):
         runs = self._rollout(module.policy.numpy_fn(self.deterministic), "rollout")
         module.train(was_training)
         visited = np.concatenate([t.obs for t in runs])
-        labels = self.expert(visited)
-        per_state = module.per_state(*_tensors(visited, labels, device))
-        on_policy = {name: v.mean().item() for name, v in per_state.items()}
-        dataset = module.evaluate(*_tensors(self.held_out.obs, self.held_out.actions, device))
+        populations = {
+            "train": self.training_states,
+            "dataset": (self.held_out.obs, self.held_out.actions),
+            "on_policy": (visited, self.expert(visited)),
+        }
+        per_state = {
+            name: module.per_state(*_tensors(obs, labels, device))
+            for name, (obs, labels) in populations.items()
+        }
         if with_curve:
             self.baselines()
             scale = np.maximum(self.held_out.obs.std(axis=0), 1e-6)
-            per_state_nll = per_state["nll"].cpu().numpy()
-            self.curve = compounding_error(runs, self._expert_runs, per_state_nll, scale)
+            on_policy_nll = per_state["on_policy"]["nll"].cpu().numpy()
+            self.curve = compounding_error(runs, self._expert_runs, on_policy_nll, scale)
+            train_nll = per_state["train"]["nll"].cpu().numpy()
+            self.curve["train_nll_median"] = float(np.median(train_nll))
         return {
-            **self._shift_metrics(dataset, on_policy),
+            **shift_metrics(per_state),
             **self._rollout_metrics(runs),
             "expert/labels": float(self.expert_labels),
         }
@@ -109,16 +147,6 @@ class ShiftCallback(pl.Callback):
         count = len(self.seeds)
         with episode_bar(f"{label}: {count} episodes", count, self.progress) as on_step:
             return rollout(policy, self.envs, self.seeds, on_step)
-
-    @staticmethod
-    def _shift_metrics(dataset: dict[str, float], on_policy: dict[str, float]) -> dict[str, float]:
-        return {
-            "shift/dataset_nll": dataset["nll"],
-            "shift/on_policy_nll": on_policy["nll"],
-            "shift/gap": on_policy["nll"] - dataset["nll"],
-            "shift/dataset_mse": dataset["mse"],
-            "shift/on_policy_mse": on_policy["mse"],
-        }
 
     def _rollout_metrics(self, runs: list[Trajectory]) -> dict[str, float]:
         returns = np.array([t.episode_return for t in runs])
@@ -139,6 +167,28 @@ class ShiftCallback(pl.Callback):
         return metrics
 
 
+def shift_metrics(per_state: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
+    """The ``shift/*`` metrics from per-state losses of each population.
+
+    per_state: {population: {"nll": (N,), "mse": (N,)}} for every name in POPULATIONS. Returns
+    ``shift/<population>_{nll,mse}`` (means over states), ``shift/<population>_nll_median``, and
+    every gap of GAPS both from the means (``shift/<gap>``) and from the medians
+    (``shift/<gap>_median``).
+    """
+    metrics: dict[str, float] = {}
+    for population in POPULATIONS:
+        values = per_state[population]
+        metrics[f"shift/{population}_nll"] = values["nll"].mean().item()
+        metrics[f"shift/{population}_nll_median"] = float(np.median(values["nll"].cpu().numpy()))
+        metrics[f"shift/{population}_mse"] = values["mse"].mean().item()
+    for gap, (high, low) in GAPS.items():
+        for suffix in ("", "_median"):
+            metrics[f"shift/{gap}{suffix}"] = (
+                metrics[f"shift/{high}_nll{suffix}"] - metrics[f"shift/{low}_nll{suffix}"]
+            )
+    return metrics
+
+
 def compounding_error(
     learner: list[Trajectory],
     expert: list[Trajectory],
@@ -146,8 +196,9 @@ def compounding_error(
     scale: np.ndarray,
     bins: int = CURVE_BINS,
 ) -> dict[str, list[float]]:
-    """Distance between the learner's and the expert's state trajectories from the same seeds,
-    and the learner's on-policy NLL, as functions of the timestep, averaged in ``bins`` bins.
+    """Distance between the learner's and the expert's state trajectories from the same seeds
+    (averaged in ``bins`` timestep bins), and the median of the learner's per-state on-policy NLL
+    in each bin, as functions of the timestep.
 
     Distance at step t: RMS over features of the state difference in units of each feature's
     held-out std (``scale``). An episode that ended holds its last state, so a learner that
@@ -173,7 +224,7 @@ def compounding_error(
         return {
             "timestep": [float((s.start + s.stop - 1) / 2) for s in spans],
             "state_distance": [float(distance[s].mean()) for s in spans],
-            "on_policy_nll": [float(np.nanmean(nll[:, s])) for s in spans],
+            "on_policy_nll_median": [float(np.nanmedian(nll[:, s])) for s in spans],
         }
 
 

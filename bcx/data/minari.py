@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -35,6 +36,7 @@ MINARI_VERSION = "0.5.0"
 # (namespace/)name-v<version>, as minari.parse_dataset_id requires; the version is mandatory.
 DATASET_ID = re.compile(r"^(?:[-_\w][-_\w/]*[-_\w]+/)?[-_\w]+?-v\d+$")
 _EPISODE = re.compile(r"^episode_\d+$")  # ids run 0..E-1, as minari numbers them
+log = logging.getLogger(__name__)
 
 
 def read_minari(path: str | Path) -> Demonstrations:
@@ -61,6 +63,76 @@ def read_minari(path: str | Path) -> Demonstrations:
         episode_lengths=np.array([len(a) for a in actions], dtype=np.int64),
         returns=np.array([r.sum() for r in rewards], dtype=np.float64),
     )
+
+
+def read_metadata(path: str | Path) -> dict | None:
+    """The ``metadata.json`` beside the dataset at ``path`` (as ``read_minari`` takes it), or
+    None when there is none (a bare ``main_data.hdf5``)."""
+    file = _main_file(Path(path)).parent / METADATA_FILE
+    if not file.is_file():
+        return None
+    try:
+        metadata = json.loads(file.read_text())
+    except (OSError, ValueError) as err:
+        raise BCXError(f"{file} is not readable Minari metadata: {err}.") from err
+    if not isinstance(metadata, dict):
+        raise BCXError(f"{file} is not readable Minari metadata: not a JSON object.")
+    return metadata
+
+
+def recorded_env_id(metadata: dict | None) -> str | None:
+    """The id of the env a dataset was recorded on, from its metadata's ``env_spec`` (a JSON
+    string, as minari and bcx write it, or an object); None when it records none."""
+    spec = (metadata or {}).get("env_spec")
+    if isinstance(spec, str):
+        try:
+            spec = json.loads(spec)
+        except ValueError:
+            return None
+    env_id = spec.get("id") if isinstance(spec, dict) else None
+    return env_id if isinstance(env_id, str) and env_id else None
+
+
+def check_recorded_on(
+    demos: Demonstrations,
+    metadata: dict | None,
+    *,
+    env_id: str,
+    observation_space: gym.Space,
+    action_space: gym.Space,
+    path: str | Path,
+) -> None:
+    """Raise BCXError unless the dataset at ``path`` was recorded on ``env_id`` and its
+    observation and action widths are the env's. A dataset whose metadata names no env
+    (no ``env_spec``) is checked by its widths alone, and a log line says so."""
+    recorded = recorded_env_id(metadata)
+    if recorded is None:
+        log.warning(
+            "the Minari dataset at data.path=%s records no env_spec: checking only its "
+            "observation and action widths against env.id=%s",
+            path,
+            env_id,
+        )
+    elif recorded != env_id:
+        raise BCXError(
+            f"data.path={path} is a Minari dataset recorded on env {recorded}, but env.id is "
+            f"{env_id}; choose the env it was recorded on (env=...) or a dataset of {env_id}."
+        )
+    widths = {
+        "observation": (demos.obs.shape[1:], observation_space.shape),
+        "action": (demos.actions.shape[1:], action_space.shape),
+    }
+    wrong = [
+        f"{kind} shape {tuple(got)} where env.id={env_id} has {tuple(want)}"
+        for kind, (got, want) in widths.items()
+        if tuple(got) != tuple(want)
+    ]
+    if wrong:
+        on = f"env {recorded}" if recorded else "an env it does not name (no env_spec)"
+        raise BCXError(
+            f"data.path={path} is a Minari dataset recorded on {on} with {' and '.join(wrong)}; "
+            f"choose a dataset recorded on {env_id}."
+        )
 
 
 def _main_file(path: Path) -> Path:

@@ -9,6 +9,8 @@ as one expert label per labelled state.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Mapping
 from typing import Any
 
 from bcx.data.collector import Collector
@@ -49,6 +51,23 @@ class Mitigation:
 
     def check_budget(self, initial_labels: int) -> None:
         """Raise BCXError when the initial demonstrations leave no room for a later round."""
+
+    @classmethod
+    def collection_episodes(cls, params: Mapping[str, Any], train_episodes: int) -> int:
+        """The most episodes ``next_round`` may collect in the whole run, beyond the initial
+        demonstrations, on the collection seeds that follow theirs (data.seed + data.episodes + j).
+
+        params: the mitigation's keyword arguments (its config node; missing keys take the
+        constructor's defaults); train_episodes: the initial training episodes. Computed from
+        the config alone, before anything is built, so the seed check can run before any work.
+        """
+        return 0
+
+    @classmethod
+    def param(cls, params: Mapping[str, Any], name: str) -> Any:
+        """``params[name]``, or the constructor's default for it."""
+        default = inspect.signature(cls).parameters[name].default
+        return params.get(name, None if default is inspect.Parameter.empty else default)
 
 
 def require_int(key: str, value: Any, minimum: int) -> int:

@@ -9,6 +9,9 @@ whole run, the initial demonstrations included; the last round is cut to fit it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import gymnasium as gym
 
 from bcx.data.collector import Collector
@@ -56,6 +59,14 @@ class Dagger(Mitigation):
         if label_budget is not None:
             require_int("label_budget", label_budget, 1)
         self.label_budget = label_budget
+
+    @classmethod
+    def collection_episodes(cls, params: Mapping[str, Any], train_episodes: int) -> int:
+        """episodes_per_round in each of rounds - 1 later rounds (a label budget may stop the
+        run sooner, never later)."""
+        rounds = require_int("rounds", cls.param(params, "rounds"), 1)
+        per_round = require_int("episodes_per_round", cls.param(params, "episodes_per_round"), 1)
+        return (rounds - 1) * per_round
 
     def check_budget(self, initial_labels: int) -> None:
         """A budget the initial demonstrations already exhaust leaves no room for any round."""

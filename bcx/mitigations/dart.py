@@ -9,6 +9,7 @@ next collection, whose episodes join the data, for ``iterations`` fits in all.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -43,8 +44,24 @@ class Dart(Mitigation):
         half_range = (env.action_space.high - env.action_space.low) / 2
         self.initial_cov = np.diag((self.noise * half_range) ** 2)
 
+    @classmethod
+    def collection_episodes(cls, params: Mapping[str, Any], train_episodes: int) -> int:
+        """With fit: true, each of iterations - 1 later collections adds episodes_per_iteration
+        episodes or, when that is null, as many as the initial training episodes."""
+        if not bool(cls.param(params, "fit")):
+            return 0
+        iterations = require_int("iterations", cls.param(params, "iterations"), 1)
+        per_iteration = cls.param(params, "episodes_per_iteration")
+        if per_iteration is not None:
+            return (iterations - 1) * require_int("episodes_per_iteration", per_iteration, 1)
+        return (iterations - 1) * train_episodes
+
     def collection_key(self) -> dict[str, Any]:
         return {"dart_noise": self.noise, "dart_seed": self.seed}
+
+    def training_data(self, train: Demonstrations, collector: Collector) -> Demonstrations:
+        self.initial_episodes = train.num_episodes  # what episodes_per_iteration: null means
+        return train
 
     def demonstrations(self, collector: Collector, episodes: int) -> Demonstrations:
         driver = collector.noisy_expert(self.initial_cov, self.seed)
@@ -60,7 +77,7 @@ class Dart(Mitigation):
     ) -> Demonstrations:
         errors = learner(held_out.obs) - held_out.actions
         cov = np.atleast_2d(np.cov(errors, rowvar=False))
-        count = self.episodes_per_iteration or int(train.num_episodes)
+        count = self.episodes_per_iteration or self.initial_episodes
         driver = collector.noisy_expert(cov, self.seed + round_index)
         kind = f"noisy expert episodes (round {round_index})"
         return train.concat(collector.episodes(driver, count, kind=kind))

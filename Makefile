@@ -12,12 +12,15 @@ help: ## list the targets
 install: $(STAMP) ## create .venv and install bcx with its dependencies (CPU torch)
 
 # torch first, pinned: 2.13.0 is the CPU wheel here; a looser pin pulls a multi-GB CUDA build.
+# pip's output goes to $(VENV)/install.log, shown only if the install fails (make then fails too).
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	@echo "installing bcx and its dependencies into $(VENV) (log: $(VENV)/install.log)"
+	@$(PYTHON) -m venv $(VENV)
+	@{ $(PY) -m pip install --quiet --upgrade pip \
+	  && $(PY) -m pip install --quiet torch==2.13.0 \
+	  && $(PY) -m pip install --quiet -e ".[dev]"; } > $(VENV)/install.log 2>&1 \
+	  || { cat $(VENV)/install.log >&2; echo "make: installing bcx failed (log: $(VENV)/install.log)" >&2; exit 1; }
+	@touch $(STAMP)
 
 run: install ## the default experiment: BC on InvertedDoublePendulum, shift measured
 	$(PY) -m bcx $(ARGS)

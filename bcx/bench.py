@@ -34,6 +34,7 @@ from bcx.data.datamodule import DemoDataModule
 from bcx.data.demos import Demonstrations, collect
 from bcx.io import atomic_write_json
 from bcx.module import BCModule
+from bcx.quiet import quiet
 from bcx.train import (
     CONF_DIR,
     build_expert,
@@ -249,6 +250,7 @@ def dagger_round(steps: int) -> dict[str, float]:
 
 
 def main() -> None:
+    quiet()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500, help="timed training steps per side")
     parser.add_argument("--episodes", type=int, default=32, help="rollout episodes per side")

@@ -27,6 +27,7 @@ from bcx.errors import BCXError, exit_with
 from bcx.experts.zoo import ACTOR_FILE, META_FILE, ZOO_DIR, ZooExpert, save_actor
 from bcx.io import atomic_write, atomic_write_json
 from bcx.provenance import provenance
+from bcx.quiet import quiet
 from bcx.rollout import random_policy, rollout
 from bcx.train import CONF_DIR
 
@@ -230,6 +231,7 @@ def evaluate(cfg: DictConfig, zoo_folder: Path, steps: int, env: gym.Env) -> dic
 
 @hydra.main(config_path=CONF_DIR, config_name="expert_train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    quiet()
     try:
         train_expert(cfg)
     except BCXError as error:

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from bcx.data.demos import Demonstrations
 from bcx.data.minari import write_minari
 from bcx.errors import BCXError, exit_with
+from bcx.quiet import quiet
 from bcx.rollout import rollout
 from bcx.train import CONF_DIR, build_expert, make_envs
 
@@ -56,6 +57,7 @@ def env_name(env_id: str) -> str:
 
 @hydra.main(config_path=CONF_DIR, config_name="export_minari", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    quiet()
     try:
         export(cfg)
     except BCXError as error:

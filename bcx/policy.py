@@ -2,6 +2,9 @@
 
 Normalization statistics are buffers, so they are saved in every checkpoint with the weights:
 a loaded policy acts on raw env observations and returns actions in the env's own units.
+An env may end its observations with privileged features for the expert only (its
+``privileged_features``, e.g. the fork's hidden coin): the policy reads the first
+``len(obs_mean)`` features and never the rest.
 """
 
 from __future__ import annotations
@@ -54,8 +57,10 @@ class Policy(nn.Module):
         self.head = head(in_features=width, action_dim=len(action_low))
 
     def features(self, obs: Tensor) -> Tensor:
-        """Normalized observations through the trunk: (B, obs_dim) -> (B, F)."""
-        return self.trunk((obs - self.obs_mean) / self.obs_std)
+        """Normalized observations through the trunk: (B, obs_dim) -> (B, F); features past
+        the learner's (privileged ones) are dropped."""
+        seen = obs[..., : self.obs_mean.shape[0]]
+        return self.trunk((seen - self.obs_mean) / self.obs_std)
 
     def normalize_action(self, actions: Tensor) -> Tensor:
         """Env units -> [-1, 1]^A."""

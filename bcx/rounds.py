@@ -63,7 +63,7 @@ class RoundStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         checkpoint = self._checkpoint(completed_rounds)
         tmp = checkpoint.with_name(f".{checkpoint.name}.tmp")
-        trainer.save_checkpoint(tmp)
+        trainer.save_checkpoint(tmp, weights_only=False)  # the full state a resumed fit needs
         tmp.replace(checkpoint)
         atomic_write(self._data(completed_rounds), lambda f: store.write_npz(f, train))
         state = {"completed_rounds": completed_rounds, "next_seed": next_seed}
@@ -88,7 +88,7 @@ class RoundStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / FIT_CHECKPOINT
         tmp = path.with_name(f".{path.name}.tmp")
-        trainer.save_checkpoint(tmp)
+        trainer.save_checkpoint(tmp, weights_only=False)  # the full state a resumed fit needs
         tmp.replace(path)
         atomic_write_json(self.folder / FIT_STATE, {"round": round_index})
 

@@ -31,7 +31,8 @@ from bcx.data import store
 from bcx.data.collector import Collector
 from bcx.data.datamodule import DemoDataModule
 from bcx.data.demos import Demonstrations
-from bcx.data.minari import read_minari
+from bcx.data.minari import check_recorded_on, read_metadata, read_minari
+from bcx.envs import learner_features
 from bcx.errors import BCXError, exit_with
 from bcx.experts.base import Expert, check_matches_env
 from bcx.figures import action_samples, compounding_error
@@ -43,8 +44,9 @@ from bcx.module import BCModule
 from bcx.policy import Policy
 from bcx.progress import shown
 from bcx.provenance import provenance
+from bcx.quiet import quiet
 from bcx.rounds import RoundStore, SaveProgress
-from bcx.summary import FAILED_FILE, print_table, write_metrics
+from bcx.summary import FAILED_FILE, print_table, reading, write_metrics
 from bcx.video import check_can_record, record_episode
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -69,7 +71,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     train, val = demos.split(cfg.data.val_episodes)
     train = mitigation.training_data(train, collector)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    shift = build_shift_callback(cfg, envs, expert, val)
+    shift = build_shift_callback(cfg, envs, expert, val, train)
     logger = build_logger(cfg)
     fit = RoundFitter(cfg, logger, shift, lambda data: new_module(cfg, envs[0], data, head))
     module, trainer, history = fit.rounds(mitigation, collector, train, val)
@@ -145,6 +147,7 @@ class RoundFitter:
         if trainer is None:  # resumed after the budget's last round: measure that learner
             trainer = build_trainer(cfg, self.logger, first)
             self.shift.expert_labels = len(train) + len(val)
+            self.shift.set_training_data(train)
             self.shift.latest = self.shift.measure(module)
         return module, trainer, history
 
@@ -162,6 +165,7 @@ class RoundFitter:
         cfg = self.cfg
         round_count = index + 1 if warm else 1
         self.shift.expert_labels = len(train) + len(val)
+        self.shift.set_training_data(train)
         progress = SaveProgress(self.store, index, cfg.checkpoint.every_n_steps)
         trainer = build_trainer(cfg, self.logger, round_count, self.shift, progress)
         data = DemoDataModule(
@@ -172,7 +176,8 @@ class RoundFitter:
             first_step=(round_count - 1) * cfg.trainer.max_steps,
         )
         started = time.perf_counter()
-        trainer.fit(module, datamodule=data, ckpt_path=checkpoint)
+        # bcx wrote the checkpoint itself: it holds optimizer and loop state, not just weights.
+        trainer.fit(module, datamodule=data, ckpt_path=checkpoint, weights_only=False)
         self.seconds += time.perf_counter() - started
         return trainer
 
@@ -224,7 +229,7 @@ def load_demonstrations(
     """The initial episodes: read from a Minari dataset (data.source=minari), or collected on
     seeds data.seed + i, from the cache when an identical set exists."""
     if cfg.data.source == "minari":
-        return read_dataset(cfg)
+        return read_dataset(cfg, collector.envs[0])
     seeds = [cfg.data.seed + i for i in range(cfg.data.episodes)]
     key = {
         "env": OmegaConf.to_container(cfg.env, resolve=True),
@@ -248,13 +253,22 @@ def load_demonstrations(
     return demos
 
 
-def read_dataset(cfg: DictConfig) -> Demonstrations:
-    """The first data.episodes episodes of the Minari dataset at data.path."""
+def read_dataset(cfg: DictConfig, env: gym.Env) -> Demonstrations:
+    """The first data.episodes episodes of the Minari dataset at data.path, which must have been
+    recorded on env (its env_spec id and its observation and action widths)."""
     if not cfg.data.path:
         raise BCXError(
             "data.source=minari needs data.path: a Minari dataset folder or its main_data.hdf5."
         )
     demos = read_minari(cfg.data.path)
+    check_recorded_on(
+        demos,
+        read_metadata(cfg.data.path),
+        env_id=cfg.env.id,
+        observation_space=env.observation_space,
+        action_space=env.action_space,
+        path=cfg.data.path,
+    )
     if demos.num_episodes < cfg.data.episodes:
         raise BCXError(
             f"data.episodes={cfg.data.episodes} but the Minari dataset {cfg.data.path} holds "
@@ -280,11 +294,12 @@ def build_head(cfg: DictConfig, env: gym.Env) -> Callable[..., PolicyHead]:
 def build_policy(
     cfg: DictConfig, env: gym.Env, train: Demonstrations, head: Callable[..., PolicyHead]
 ) -> Policy:
-    """Trunk + head sized by the env, observation statistics from the training data."""
-    space = env.action_space
+    """Trunk + head sized by the env, observation statistics from the training data (of the
+    features a learner sees)."""
+    space, seen = env.action_space, train.obs[:, : learner_features(env)]
     return Policy(
-        obs_mean=train.obs.mean(axis=0),
-        obs_std=train.obs.std(axis=0),
+        obs_mean=seen.mean(axis=0),
+        obs_std=seen.std(axis=0),
         action_low=np.asarray(space.low, dtype=np.float32),
         action_high=np.asarray(space.high, dtype=np.float32),
         hidden=list(cfg.model.hidden),
@@ -295,7 +310,11 @@ def build_policy(
 
 
 def build_shift_callback(
-    cfg: DictConfig, envs: list[gym.Env], expert: Expert, val: Demonstrations
+    cfg: DictConfig,
+    envs: list[gym.Env],
+    expert: Expert,
+    val: Demonstrations,
+    train: Demonstrations,
 ) -> ShiftCallback:
     """The rollout measurement on evaluation seeds rollout.seed + i."""
     return ShiftCallback(
@@ -304,6 +323,7 @@ def build_shift_callback(
         seeds=[cfg.rollout.seed + i for i in range(cfg.rollout.episodes)],
         every_n_steps=cfg.rollout.every_n_steps,
         held_out=val,
+        training=train,
         deterministic=cfg.rollout.deterministic,
         progress=cfg.trainer.enable_progress_bar,
     )
@@ -360,7 +380,12 @@ def save_results(
         curves={"compounding_error": curve},
         config=config,
     )
-    print_table(metrics, title=f"bcx: {cfg.env.id}, {cfg.data.episodes} expert episodes")
+    unit = "nats" if policy.head.has_density else f"units of {type(policy.head).__name__}'s loss"
+    print_table(
+        metrics,
+        title=f"bcx: {cfg.env.id}, {cfg.data.episodes} expert episodes",
+        lines=reading(metrics, unit=unit),
+    )
     log.info("metrics written to %s", path)
 
 
@@ -373,6 +398,7 @@ def final_metrics(trainer: pl.Trainer, shift: ShiftCallback) -> dict[str, float]
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> dict[str, float] | float | None:
     """The final metrics; a sweeper that optimizes (``optimized_metric``) gets that one value."""
+    quiet()
     try:
         return sweep_value(cfg, run(cfg))
     except BCXError as error:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import bcx.envs
 from bcx.envs.fork import ForkEnv
@@ -19,7 +20,7 @@ Policy = Callable[[np.ndarray], np.ndarray]
 
 
 def run_episode(env: gym.Env, policy: Policy, seed: int) -> tuple[float, dict, np.ndarray]:
-    """Roll out policy: obs (4,) -> action (2,); returns (return, last info, positions (T+1, 2))."""
+    """Roll out policy: obs (5,) -> action (2,); returns (return, last info, positions (T+1, 2))."""
     obs, info = env.reset(seed=seed)
     total, positions, done = 0.0, [obs[:2]], False
     while not done:
@@ -30,7 +31,7 @@ def run_episode(env: gym.Env, policy: Policy, seed: int) -> tuple[float, dict, n
 
 
 def expert_policy(expert: ForkExpert) -> Policy:
-    """Adapt the batched expert to one observation: (4,) -> (2,) float32."""
+    """Adapt the batched expert to one observation: (5,) -> (2,) float32."""
     return lambda obs: expert(obs[None])[0].astype(np.float32)
 
 
@@ -44,8 +45,11 @@ def test_registered_once_and_makeable():
     env = gym.make("bcx/Fork-v0")
     assert isinstance(env.unwrapped, ForkEnv)
     assert env.spec.max_episode_steps == 200
-    assert env.observation_space.shape == (4,) and env.action_space.shape == (2,)
+    assert env.observation_space.shape == (5,) and env.action_space.shape == (2,)
     fork = env.unwrapped
+    assert fork.privileged_features == 1 and bcx.envs.learner_features(env) == 4
+    old = gym.make("bcx/Fork-v0", side="start")
+    assert old.observation_space.shape == (4,) and bcx.envs.learner_features(old) == 4
     assert fork.model.nq == 2 and fork.model.nu == 2 and fork.frame_skip == 5
     assert fork.data.qpos.shape == (2,)
 
@@ -69,17 +73,19 @@ def test_expert_goes_around_either_side_and_beats_random(env):
     expert = ForkExpert(env=env)
     rng = np.random.default_rng(0)
     random = lambda obs: rng.uniform(-1, 1, size=2).astype(np.float32)  # noqa: E731
-    sides, returns = [], []
+    sides, returns, start_sides = [], [], []
     for seed in SEEDS:
         ret, info, positions = run_episode(env, expert_policy(expert), seed)
         assert info["success"] and not info["collision"], seed
         widest = positions[np.argmax(np.abs(positions[:, 0])), 0]
-        # It passes well clear of the line, on the side its start offset chose.
+        # It passes well clear of the line, on the side the episode's hidden coin chose.
         assert abs(widest) > env.unwrapped.obstacle_radius
-        assert np.sign(widest) == np.sign(positions[0, 0])
+        assert np.sign(widest) == env.unwrapped.side
         sides.append(widest > 0)
+        start_sides.append(np.sign(widest) == np.sign(positions[0, 0]))
         returns.append(ret)
     assert 0.25 <= np.mean(sides) <= 0.75
+    assert 0.25 <= np.mean(start_sides) <= 0.75  # the start does not give the side away
     # Progress (~1.7 m to the goal's edge) plus the goal bonus.
     assert np.mean(returns) == pytest.approx(2.7, abs=0.1)
     random_runs = [run_episode(env, random, seed)[:2] for seed in range(5)]
@@ -88,18 +94,47 @@ def test_expert_goes_around_either_side_and_beats_random(env):
 
 
 def test_expert_is_bimodal_at_the_start(env):
-    """Two starts a millimetre apart get opposite lateral actions: the two modes."""
+    """The same start with the two coins gets opposite lateral actions: the two modes, which
+    nothing a learner sees tells apart."""
+    expert = ForkExpert(env=env)
+    actions = expert(np.array([[0.0, 0.0, 0.0, 0.0, -1.0], [0.0, 0.0, 0.0, 0.0, 1.0]]))
+    assert actions[0, 0] < -0.3 and actions[1, 0] > 0.3
+    assert actions[0, 1] == pytest.approx(actions[1, 1])
+
+
+def test_past_the_fork_the_expert_keeps_the_side_the_body_is_on(env):
+    """Labels of a learner's states: clearly right of the line, both coins say go on right."""
+    expert = ForkExpert(env=env)
+    beyond = 2 * expert.commit_distance
+    actions = expert(np.array([[beyond, 0.3, 0.0, 0.5, -1.0], [beyond, 0.3, 0.0, 0.5, 1.0]]))
+    np.testing.assert_array_equal(actions[0], actions[1])
+    assert actions[0, 0] > 0.3
+
+
+def test_the_start_rule_keeps_the_old_state_determined_expert():
+    env = gym.make("bcx/Fork-v0", side="start")
     expert = ForkExpert(env=env)
     actions = expert(np.array([[-0.001, 0.0, 0.0, 0.0], [0.001, 0.0, 0.0, 0.0]]))
     assert actions[0, 0] < -0.3 and actions[1, 0] > 0.3
-    assert actions[0, 1] == pytest.approx(actions[1, 1])
+    for seed in range(6):
+        _, info, positions = run_episode(env, expert_policy(expert), seed)
+        widest = positions[np.argmax(np.abs(positions[:, 0])), 0]
+        assert info["success"] and np.sign(widest) == np.sign(positions[0, 0])
+
+
+def test_an_unknown_side_rule_is_refused():
+    with pytest.raises(BCXError, match="env.kwargs.side must be one of coin, start"):
+        ForkEnv(side="sign")
 
 
 def test_expert_is_batched_bounded_and_deterministic(env):
     expert = ForkExpert(env=env)
     rng = np.random.default_rng(0)
     # Include states a learner may reach: inside the safety circle, behind it, far away, fast.
-    obs = np.concatenate([rng.uniform(-2, 3, size=(7, 2)), rng.uniform(-1, 1, size=(7, 2))], 1)
+    coins = rng.choice([-1.0, 1.0], size=(7, 1))
+    obs = np.concatenate(
+        [rng.uniform(-2, 3, size=(7, 2)), rng.uniform(-1, 1, size=(7, 2)), coins], axis=1
+    )
     obs[0, :2] = (0.05, 1.4)
     obs[1, :2] = (-0.38, 0.9)
     actions = expert(obs.astype(np.float32))
@@ -128,3 +163,18 @@ def test_walls_keep_the_body_inside_the_observation_space(env):
             obs, *_ = env.unwrapped.step(np.array(action, np.float32))
             assert env.observation_space.contains(obs)
         np.testing.assert_allclose(obs[:2], env.unwrapped.walls[int(action[0] > 0)], atol=0.02)
+
+
+def test_a_learner_never_reads_the_coin(env, make_cfg):
+    """The policy is sized to the 4 visible features and acts the same whatever the coin says."""
+    from bcx.data.demos import collect
+    from bcx.train import build_head, build_policy
+
+    cfg = make_cfg("env=fork", "policy=gmm")
+    demos = collect(ForkExpert(env=env), [env], range(4))
+    policy = build_policy(cfg, env, demos, build_head(cfg, env))
+    assert policy.obs_mean.shape == (4,)
+    obs = torch.as_tensor(demos.obs[:50])
+    flipped = obs.clone()
+    flipped[:, 4] *= -1
+    torch.testing.assert_close(policy.act(obs), policy.act(flipped))

@@ -9,6 +9,13 @@ from __future__ import annotations
 import gymnasium as gym
 
 
+def learner_features(env: gym.Env) -> int:
+    """How many leading observation features a learner may read: all but the trailing ones the
+    env declares privileged (``privileged_features``: hidden state only the expert reads)."""
+    (width,) = env.observation_space.shape
+    return width - int(getattr(env.unwrapped, "privileged_features", 0))
+
+
 def _register(env_id: str, entry_point: str, max_episode_steps: int) -> None:
     """Register once: importing this package again (or reloading it) must not fail or warn."""
     if env_id not in gym.registry:

@@ -49,12 +49,19 @@ _XML = """
 """
 
 
+SIDE_RULES = ("coin", "start")
+
+
 class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
     """Reach the goal at (0, goal_y) past a disc at (0, obstacle_y) without touching it.
 
-    Observation, float32, shape (4,): [x, y, vx, vy], the body's position (m) and velocity
-    (m/s); the start is near (0, 0), the goal and the obstacle are fixed (constructor arguments),
-    and walls bound the arena to |x| <= half_width, -0.5 <= y <= goal_y + 0.5.
+    Observation, float32, shape (5,) with ``side="coin"`` (the default), else (4,):
+    [x, y, vx, vy], the body's position (m) and velocity (m/s); the start is near (0, 0), the
+    goal and the obstacle are fixed (constructor arguments), and walls bound the arena to
+    |x| <= half_width, -0.5 <= y <= goal_y + 0.5. With ``side="coin"`` a fifth feature holds the
+    side the expert takes this episode (-1 left, +1 right), drawn by a fair coin at reset,
+    independent of the start: it is **privileged** (``privileged_features = 1``), read by the
+    expert and never by a learner, as a human demonstrator's choice is not visible in the state.
     Action, shape (2,), in [-1, 1]: motor forces along x and y; a constant action a settles at
     the velocity a * max_speed within about response_time.
     Reward: metres of progress toward the goal this step (distance before minus after), plus
@@ -66,8 +73,10 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
     (``bcx/Fork-v0``: 200 steps of dt = 0.05 s, the expert needs about 75).
     info, every step: ``success`` (goal reached, obstacle never touched) and ``collision`` (the
     obstacle has been touched).
-    Reset: at rest, at a uniform offset of at most start_offset per axis from the origin. The
-    side of the start-goal line it lands on decides the side the expert takes, 50/50 over seeds.
+    Reset: at rest, at a uniform offset of at most start_offset per axis from the origin; then
+    (``side="coin"``) the coin. With ``side="start"`` the side of the start-goal line the body
+    lands on decides the expert's side instead, so the expert's action is one function of the
+    state and least squares can learn the switch (kept as an option, for comparison).
     """
 
     metadata = {"render_modes": [], "render_fps": 20}
@@ -88,6 +97,7 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
         collision_penalty: float = 1.0,
         timestep: float = 0.01,
         frame_skip: int = 5,
+        side: str = "coin",
     ) -> None:
         """Geometry, dynamics and reward parameters.
 
@@ -102,7 +112,16 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
         constant with which the velocity follows the action (mass / damping).
         goal_bonus / collision_penalty: reward added / subtracted on the ending step.
         timestep: s, the MuJoCo step; frame_skip: MuJoCo steps per env step.
+        side: what decides the expert's side, "coin" (hidden, per episode) or "start" (the sign
+        of the start offset, visible in the state).
         """
+        if side not in SIDE_RULES:
+            raise BCXError(
+                f"env.kwargs.side must be one of {', '.join(SIDE_RULES)} (got {side!r})."
+            )
+        self.side_rule = side
+        self.privileged_features = 1 if side == "coin" else 0
+        self.side = 1.0
         clear = {
             "the start region is clear of the obstacle": obstacle_y - start_offset
             > obstacle_radius + body_radius,
@@ -134,8 +153,9 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
         # Starting at rest, the damped motor cannot push a velocity component past max_speed
         # (the implicit integrator keeps that bound, and the soft walls absorb, not bounce).
         speed = np.full(2, self.max_speed)
-        low = np.concatenate([self.walls[0] - WALL_SLACK, -speed]).astype(np.float32)
-        high = np.concatenate([self.walls[1] + WALL_SLACK, speed]).astype(np.float32)
+        coin = np.ones(self.privileged_features)
+        low = np.concatenate([self.walls[0] - WALL_SLACK, -speed, -coin]).astype(np.float32)
+        high = np.concatenate([self.walls[1] + WALL_SLACK, speed, coin]).astype(np.float32)
         self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
 
@@ -159,10 +179,12 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Place the body at rest near the origin -> (obs (4,), info)."""
+        """Place the body at rest near the origin, toss the side coin -> (obs, info)."""
         super().reset(seed=seed)
         mujoco.mj_resetData(self.model, self.data)
         self.data.qpos[:] = self.np_random.uniform(-self.start_offset, self.start_offset, size=2)
+        if self.side_rule == "coin":
+            self.side = float(self.np_random.choice([-1.0, 1.0]))
         mujoco.mj_forward(self.model, self.data)
         self._distance = self._goal_distance()
         return self._observe(), {"success": False, "collision": False}
@@ -187,7 +209,8 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
         return float(np.hypot(*(self.data.qpos - self.goal)))
 
     def _observe(self) -> np.ndarray:
-        """[x, y, vx, vy] float32 (4,)."""
-        obs = np.concatenate([self.data.qpos, self.data.qvel]).astype(np.float32)
+        """[x, y, vx, vy] float32 (4,), then the coin's side with side="coin" (5,)."""
+        coin = [self.side] * self.privileged_features
+        obs = np.concatenate([self.data.qpos, self.data.qvel, coin]).astype(np.float32)
         # A no-op but for float32 rounding at a bound, which would leave the space by an ulp.
         return np.clip(obs, self.observation_space.low, self.observation_space.high)

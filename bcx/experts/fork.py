@@ -1,6 +1,6 @@
-"""Tangent-following expert for ``bcx/Fork-v0``: around the obstacle on the side the body is on.
+"""Tangent-following expert for ``bcx/Fork-v0``: around the obstacle on the episode's side.
 
-From the fork observation ``[x, y, vx, vy]`` (see ``bcx.envs.fork.ForkEnv``) the expert picks a
+From the fork observation ``[x, y, vx, vy(, coin)]`` (``bcx.envs.fork.ForkEnv``) the expert picks a
 unit heading u(x, y), asks for the velocity v* = speed u and drives the env's lagged velocity
 response toward it with a feed-forward term and proportional feedback:
 
@@ -8,17 +8,23 @@ response toward it with a feed-forward term and proportional feedback:
 
 u points at the goal when the straight segment to it clears a safety circle of radius
 R = obstacle_radius + body_radius + margin around the obstacle. Otherwise u is the tangent from
-the body to that circle on the body's side, side = sign(x): which side of the start-goal line
-the body is on. Passing on the right (x > 0) turns counter-clockwise around the obstacle, so
+the body to that circle on the episode's side. Passing on the right (x > 0) turns
+counter-clockwise around the obstacle, so
 u = rot(-side * alpha) (c - p) / |c - p| with alpha = asin(R / |c - p|), the tangent's half-angle;
 inside the circle alpha grows past 90 degrees by k_out per metre of intrusion, steering outward.
 
+The side: with the env's default ``side="coin"`` it is the episode's hidden coin (the
+observation's privileged fifth feature, which no learner sees) while the body is within
+``commit_distance`` of the start-goal line, and the side the body is on (sign(x)) once it is
+clearly past it: the coin decides at the fork, and an expert asked about a state already on one
+side continues on that side rather than cross in front of the obstacle. Given what a learner
+sees, the expert's action near the fork is left or right 50/50, whatever the state: p(a|s) is
+bimodal, and a unimodal learner averages the two modes. With ``side="start"`` the side is
+sign(x) everywhere, so the start offset decides it and the action is one function of the state.
+
 The path is the shortest one around the circle (tangent, arc, tangent) and its heading is
 continuous where the goal comes into view. Following a tangent keeps the body on its side of the
-start-goal line until then, so the side that the random start offset picks stays fixed all
-episode: the expert is a stateless function of the observation, left or right 50/50 over reset
-seeds, with one jump, at x = 0 where the goal is hidden. Those are the two modes that a unimodal
-learner averages.
+start-goal line until then, so the side stays fixed all episode.
 """
 
 from __future__ import annotations
@@ -42,18 +48,23 @@ class ForkExpert(Expert):
         margin: float = 0.1,
         velocity_gain: float = 0.5,
         outward_gain: float = 5.0,
+        commit_distance: float = 0.05,
     ) -> None:
         """speed: m/s, the cruising speed, below the env's max_speed so that feedback has room
         and no action saturates; margin: m, clearance kept from the obstacle; velocity_gain: k_v,
         how many times the velocity error is added on top of the feed-forward; outward_gain:
-        k_out, rad of outward steering per metre inside the safety circle."""
-        require_shapes("fork", env, (4,), (2,))
+        k_out, rad of outward steering per metre inside the safety circle; commit_distance: m
+        from the start-goal line within which the episode's coin, not the body's position,
+        decides the side (env side="coin")."""
         fork = env.unwrapped
         if not isinstance(fork, ForkEnv):
             raise BCXError(
                 f"expert 'fork' drives bcx/Fork-v0 (ForkEnv), but the env is "
                 f"{type(fork).__name__}; omit the 'expert=' override to use the env's default."
             )
+        require_shapes("fork", env, (4 + fork.privileged_features,), (2,))
+        self.uses_coin = fork.privileged_features == 1
+        self.commit_distance = float(commit_distance)
         self.goal, self.obstacle = fork.goal.copy(), fork.obstacle.copy()
         self.safe_radius = fork.obstacle_radius + fork.body_radius + float(margin)
         self.max_speed = fork.max_speed
@@ -63,14 +74,24 @@ class ForkExpert(Expert):
         self.action_space = env.action_space
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        """Actions: obs (B, 4) -> motor fractions (B, 2) float64 in [-1, 1]."""
+        """Actions: obs (B, 4 or 5) -> motor fractions (B, 2) float64 in [-1, 1]."""
         obs = np.asarray(obs, dtype=np.float64)
-        target = self.speed * self.heading(obs[:, :2])
-        action = target + self.velocity_gain * (target - obs[:, 2:])
+        target = self.speed * self.heading(obs[:, :2], self.side(obs))
+        action = target + self.velocity_gain * (target - obs[:, 2:4])
         return np.clip(action / self.max_speed, -1.0, 1.0)
 
-    def heading(self, position: np.ndarray) -> np.ndarray:
-        """Unit headings: positions (B, 2) -> (B, 2), to the goal or along the side's tangent."""
+    def side(self, obs: np.ndarray) -> np.ndarray:
+        """Which way around: obs (B, 4 or 5) -> (B, 1) of -1 (left) or +1 (right)."""
+        # x = goal x exactly has measure zero at reset; sending it right keeps every label defined.
+        by_position = np.where(obs[:, :1] >= self.goal[0], 1.0, -1.0)
+        if not self.uses_coin:
+            return by_position
+        undecided = np.abs(obs[:, :1] - self.goal[0]) < self.commit_distance
+        return np.where(undecided, np.sign(obs[:, 4:5]) + (obs[:, 4:5] == 0), by_position)
+
+    def heading(self, position: np.ndarray, side: np.ndarray) -> np.ndarray:
+        """Unit headings: positions (B, 2), sides (B, 1) -> (B, 2), to the goal or along the
+        side's tangent."""
         to_goal = self.goal - position
         to_goal /= np.maximum(np.linalg.norm(to_goal, axis=1, keepdims=True), 1e-9)
         to_obstacle = self.obstacle - position
@@ -81,8 +102,6 @@ class ForkExpert(Expert):
             np.minimum(np.pi / 2 + self.outward_gain * intrusion, np.pi),
             np.arcsin(np.minimum(self.safe_radius / distance, 1.0)),
         )
-        # x = 0 exactly has measure zero at reset; sending it right keeps every label defined.
-        side = np.where(position[:, :1] >= self.goal[0], 1.0, -1.0)
         tangent = _rotate(to_obstacle / distance, -side * alpha)
         return np.where(self._blocked(position)[:, None], tangent, to_goal)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
@@ -21,7 +23,10 @@ class GmmHead(PolicyHead):
         components: int = 5,
         min_log_std: float = -5.0,
         max_log_std: float = 2.0,
+        weight_floor: float = 0.0,
     ) -> None:
+        """weight_floor: the share of the mixture spread evenly over the K components, so no
+        component's weight falls below weight_floor / K (0: plain softmax weights)."""
         super().__init__(in_features=in_features, action_dim=action_dim)
         require_count("components", components, 1)
         if not min_log_std < max_log_std:
@@ -29,7 +34,9 @@ class GmmHead(PolicyHead):
                 f"policy.min_log_std must be smaller than policy.max_log_std "
                 f"(got {min_log_std!r} and {max_log_std!r})."
             )
-        self.components = components
+        if not 0.0 <= weight_floor < 1.0:
+            raise BCXError(f"policy.weight_floor must be in [0, 1) (got {weight_floor!r}).")
+        self.components, self.weight_floor = components, float(weight_floor)
         self.min_log_std, self.max_log_std = min_log_std, max_log_std
         # One layer for logits, means and log sigmas: a single matmul per step keeps the
         # training cost close to the Gaussian head's.
@@ -47,6 +54,11 @@ class GmmHead(PolicyHead):
         # Sigmoid squash as in GaussianHead: bounded log sigma with a gradient everywhere.
         span = self.max_log_std - self.min_log_std
         std = torch.exp(self.min_log_std + span * torch.sigmoid(raw_log_std))
+        if self.weight_floor > 0:
+            floor = torch.full_like(logits, self.weight_floor / k)
+            logits = torch.logaddexp(
+                logits.log_softmax(-1) + math.log1p(-self.weight_floor), floor.log()
+            )
         return logits, means.unflatten(-1, (k, a)), std.unflatten(-1, (k, a))
 
     def distribution(self, features: Tensor) -> MixtureSameFamily:

@@ -19,6 +19,7 @@ import numpy as np
 
 from bcx.data.collector import Collector
 from bcx.data.demos import Demonstrations
+from bcx.envs import learner_features
 from bcx.errors import BCXError
 from bcx.mitigations.base import Mitigation, require_int, require_number
 
@@ -54,6 +55,7 @@ class Augment(Mitigation):
         self.copies = require_int("copies", copies, 1)
         self.scale = require_number("scale", scale, 0.0)
         self.env = env.unwrapped
+        self.learner_width = learner_features(env)
         self.bounds = env.observation_space
         has_domain = hasattr(self.env, "perturb_observations")
         if method == "auto":
@@ -87,5 +89,8 @@ class Augment(Mitigation):
         if self.method == "domain":
             augmenter: DomainAugmenter = self.env  # checked in __init__
             return augmenter.perturb_observations(obs, rng, self.scale)
+        # Privileged features (hidden state such as the fork's coin) are the expert's to read,
+        # not part of the state a learner could drift in: they stay as recorded.
         feature_std = train.obs.std(axis=0)
+        feature_std[self.learner_width :] = 0.0
         return obs + rng.standard_normal(obs.shape) * self.scale * feature_std

@@ -20,6 +20,7 @@ from bcx.paper import (
     shift_curve,
 )
 from bcx.paper.runs import SCALES, Clock, Runner, Scale
+from bcx.quiet import quiet
 
 # In the lecture's order. Each module has NAME, TITLE, specs(scale) and render(...).
 PIECES = (gaussian_fit, shift_curve, modes, mitigations, heads, labels, diagnosis)
@@ -55,6 +56,7 @@ def build(out: Path, scale: Scale, cache_dir: Path, clock: Clock | None = None) 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Every figure and table behind the lecture's claims, with an index page."""
+    quiet()
     parser = argparse.ArgumentParser(prog="python -m bcx.paper", description=main.__doc__)
     parser.add_argument("--scale", choices=sorted(SCALES), default="default",
                         help="default: the documented build; tiny: seconds, for tests")  # fmt: skip

@@ -178,3 +178,9 @@ def test_a_learner_never_reads_the_coin(env, make_cfg):
     flipped = obs.clone()
     flipped[:, 4] *= -1
     torch.testing.assert_close(policy.act(obs), policy.act(flipped))
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("inf"), "far", True])
+def test_a_bad_commit_distance_is_refused(env, bad):
+    with pytest.raises(BCXError, match="expert.commit_distance must be a finite number >= 0"):
+        ForkExpert(env=env, commit_distance=bad)

@@ -8,8 +8,10 @@ import pytest
 import torch
 from torch.distributions import Normal
 
+from bcx.errors import BCXError
 from bcx.heads.gaussian import GaussianHead
 from bcx.heads.gaussian_fixed import GaussianFixedHead
+from bcx.heads.gmm import GmmHead
 
 HEADS = {"gaussian": GaussianHead, "gaussian_fixed": GaussianFixedHead}
 
@@ -75,3 +77,23 @@ def test_head_fits_a_known_conditional_mean(name):
         opt.step()
     assert head.loss(x, target).mean().item() < first
     assert ((head.mode(x) - target) ** 2).mean().item() < 0.01
+
+
+def test_gmm_weight_floor_keeps_every_component_alive():
+    """However peaked the learned logits, each component keeps weight_floor / K, and the
+    weights still sum to one; weight_floor=0 is the plain softmax."""
+    torch.manual_seed(0)
+    floored = GmmHead(in_features=3, action_dim=2, components=4, weight_floor=0.2)
+    features = 100 * torch.randn(16, 3)  # large features: near one-hot softmax logits
+    weights = floored.mixture_params(features)[0].softmax(-1)
+    assert weights.min() >= 0.2 / 4 - 1e-6
+    torch.testing.assert_close(weights.sum(-1), torch.ones(16))
+    plain = GmmHead(in_features=3, action_dim=2, components=4, weight_floor=0.0)
+    plain.load_state_dict(floored.state_dict())
+    assert plain.mixture_params(features)[0].softmax(-1).min() < 1e-6
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0])
+def test_gmm_weight_floor_out_of_range_is_refused(bad):
+    with pytest.raises(BCXError, match=r"policy.weight_floor must be in \[0, 1\)"):
+        GmmHead(in_features=3, action_dim=2, weight_floor=bad)

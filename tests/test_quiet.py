@@ -54,6 +54,10 @@ def _assert_quiet(result: subprocess.CompletedProcess) -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-2000:]
     assert "shift/on_policy_nll" in result.stdout and "expert/return" in result.stdout, output
+    # The reading under the table, in plain words (its wording is tested in test_shift.py).
+    words = " ".join(result.stdout.split())  # rich wraps lines at the terminal's width
+    assert "On the states it visits itself the policy's loss is" in words, output
+    assert "of the expert's return" in words, output
     for noise in NOISE:
         assert noise not in output, f"{noise!r} in the output:\n{output}"
 

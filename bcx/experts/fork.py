@@ -29,6 +29,8 @@ start-goal line until then, so the side stays fixed all episode.
 
 from __future__ import annotations
 
+import math
+
 import gymnasium as gym
 import numpy as np
 
@@ -64,6 +66,12 @@ class ForkExpert(Expert):
             )
         require_shapes("fork", env, (4 + fork.privileged_features,), (2,))
         self.uses_coin = fork.privileged_features == 1
+        if isinstance(commit_distance, bool) or not (
+            isinstance(commit_distance, int | float) and 0 <= commit_distance < math.inf
+        ):
+            raise BCXError(
+                f"expert.commit_distance must be a finite number >= 0 (m); got {commit_distance!r}."
+            )
         self.commit_distance = float(commit_distance)
         self.goal, self.obstacle = fork.goal.copy(), fork.obstacle.copy()
         self.safe_radius = fork.obstacle_radius + fork.body_radius + float(margin)

@@ -1,49 +1,52 @@
-"""The lecture's second failure at small scale: on `fork` a unimodal Gaussian averages the
-expert's left and right modes into the obstacle; expressive heads commit to one side.
-
-At this budget (1000 steps) both Gaussians average. With 6000 steps the fixed-sigma Gaussian
-learns to tell the sides apart by the start offset and succeeds in most episodes (README,
-heads_multimodal), while the learned-sigma Gaussian still collides every time. Flow matching
-needs more than 1000 steps (0% success on seeds 0, 1 and 2 there, measured), so it is checked
-at the 6000 steps of heads_multimodal, as a slow test."""
+"""The lecture's second failure at small scale: on `fork` the expert passes the obstacle left or
+right by a hidden coin, so given what a learner sees its action is bimodal at the fork. A
+unimodal Gaussian (learned or fixed sigma) averages the two modes and cannot get around;
+expressive heads commit to one side. Checked on 3 seeds of the tests' own (the README's study,
+experiment=heads_multimodal, uses others), at a tenth of fork's 6000-step budget; diffusion and
+flow need more steps than that (README), so the slow test checks them at the full budget."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bcx.train import run
 from tests.conftest import TINY
 
-EXPRESSIVE = ["gmm", "discrete", "diffusion"]
-UNIMODAL = ["gaussian", "gaussian_fixed"]
+SEEDS = (11, 12, 13)
 
 
-def fork_run(make_cfg, policy: str, steps: int) -> dict[str, float]:
-    return run(
+def fork_success(make_cfg, policy: str, seed: int, *overrides: str) -> float:
+    metrics = run(
         make_cfg(
             "env=fork",
             f"policy={policy}",
+            f"seed={seed}",
+            f"data.seed={100 * seed}",
             "data.episodes=30",
             "data.val_episodes=3",
-            f"trainer.max_steps={steps}",
             "rollout.episodes=10",
             *TINY,
+            *overrides,
         )
     )
+    return metrics["rollout/success"]
+
+
+@pytest.mark.parametrize("policy", ["gmm", "discrete"])
+def test_expressive_heads_get_around_the_obstacle(make_cfg, policy):
+    success = [fork_success(make_cfg, policy, s, "trainer.max_steps=600") for s in SEEDS]
+    assert min(success) >= 0.8 and np.mean(success) >= 0.9, success
+
+
+@pytest.mark.parametrize("policy", ["gaussian", "gaussian_fixed"])
+def test_unimodal_heads_average_the_modes(make_cfg, policy):
+    success = [fork_success(make_cfg, policy, s, "trainer.max_steps=600") for s in SEEDS]
+    assert max(success) <= 0.5, success
 
 
 @pytest.mark.slow
-def test_flow_gets_around_the_obstacle_given_the_heads_multimodal_budget(make_cfg):
-    metrics = fork_run(make_cfg, "flow", steps=6000)
-    assert metrics["rollout/success"] >= 0.9
-    assert metrics["rollout/collision"] <= 0.1
-
-
-@pytest.mark.parametrize("policy", UNIMODAL + EXPRESSIVE)
-def test_only_expressive_heads_get_around_the_obstacle(make_cfg, policy):
-    metrics = fork_run(make_cfg, policy, steps=1000)
-    if policy in EXPRESSIVE:
-        assert metrics["rollout/success"] >= 0.9
-        assert metrics["rollout/collision"] <= 0.1
-    else:  # it drives into the obstacle or stalls in front of it, between the two modes
-        assert metrics["rollout/success"] <= 0.5
+@pytest.mark.parametrize("policy", ["diffusion", "flow"])
+def test_generative_heads_get_around_given_forks_budget(make_cfg, policy):
+    success = [fork_success(make_cfg, policy, s) for s in SEEDS]
+    assert min(success) >= 0.8 and np.mean(success) >= 0.9, success

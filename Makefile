@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: install ## the default experiment: BC on InvertedDoublePendulum, shift measured
-	$(PY) -m bcx $(ARGS)
+	@$(PY) -m bcx $(ARGS)
 
 test: install ## the test suite (CPU, a few minutes)
 	$(PY) -m pytest -q -m "not slow" $(ARGS)

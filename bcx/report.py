@@ -1,4 +1,6 @@
-"""Sweep results as tables: read every run's ``metrics.json``, group by the swept keys, summarize.
+"""Sweep results as tables: read every run's ``metrics.json``, group by the swept keys, summarize
+each group over its seeds: mean, IQM and a seeded 95% bootstrap interval (``bcx.stats``),
+resampling seeds within each task when a group pools several (the swept keys not grouped by).
 
 Used by experiment configs as a Hydra callback (``SweepReport``): when a multirun ends it prints
 the table and writes ``summary.md`` and ``summary.csv`` into the sweep directory. Runs without a
@@ -18,13 +20,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from bcx import figures
+from bcx import figures, stats
 from bcx.errors import BCXError, exit_with
 from bcx.io import atomic_write
 from bcx.summary import FAILED_FILE, METRICS_FILE
@@ -79,14 +80,32 @@ def lookup(config: dict[str, Any], dotted: str) -> Any:
     return config
 
 
+def metric_columns(columns: Sequence[str]) -> list[tuple[str, str]]:
+    """[(metric, statistic its interval is for)] from the requested columns: ``iqm:<metric>``
+    asks for the IQM's interval (rliable's headline), a plain metric for the mean's; a metric
+    requested both ways is one entry, with the IQM's interval."""
+    wanted: dict[str, str] = {}
+    for column in columns:
+        name = column.removeprefix("iqm:")
+        if column.startswith("iqm:") or name not in wanted:
+            wanted[name] = "iqm" if column.startswith("iqm:") else "mean"
+    return list(wanted.items())
+
+
 def summarize(
-    runs: Sequence[dict[str, Any]], group_by: Sequence[str], columns: Sequence[str]
+    runs: Sequence[dict[str, Any]],
+    group_by: Sequence[str],
+    columns: Sequence[str],
+    strata: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """One row per group: the group's key values, run count, and per column (mean, std) over runs.
+    """One row per group: the group's key values, run count, and per metric a
+    ``bcx.stats.Summary`` over its runs (mean, std, IQM, 95% bootstrap interval).
 
     A column is a metric name (``rollout/return``) or a ``run.*`` field (``run.train_time_s``);
-    ``iqm:<column>`` is the interquartile mean over the group's runs instead (the mean of the
-    middle 50%, as rliable and the imitation library's benchmark summarize), with std NaN.
+    ``iqm:<column>`` makes the interval the IQM's (the mean of the middle 50% of runs, as rliable
+    and the imitation library's benchmark summarize) instead of the mean's. ``strata``: config
+    keys whose values tell a group's tasks apart (runs pooled over tasks): seeds are resampled
+    within each task.
     """
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for run in runs:
@@ -95,25 +114,26 @@ def summarize(
     rows = []
     for key, members in groups.items():
         row: dict[str, Any] = dict(zip(group_by, key, strict=True)) | {"runs": len(members)}
-        for column in columns:
-            name = column.removeprefix("iqm:")
-            values = np.array([_column_value(r, name) for r in members], dtype=float)
-            if column.startswith("iqm:"):
-                row[column] = (interquartile_mean(values), math.nan)
-            else:
-                row[column] = (float(np.nanmean(values)), float(np.nanstd(values)))
+        labels = [stratum(r, strata) for r in members] if strata else None
+        for name, of in metric_columns(columns):
+            values = [_column_value(r, name) for r in members]
+            row[name] = stats.summarize(values, of, labels)
         rows.append(row)
     return rows
 
 
-def interquartile_mean(values: np.ndarray) -> float:
-    """Mean of the (non-NaN) values left after dropping the lowest and highest quarter
-    (``int(n / 4)`` each): rliable's IQM, i.e. scipy's ``trim_mean(values, 0.25)``."""
-    values = np.sort(values[~np.isnan(values)])
-    if len(values) == 0:
-        return math.nan
-    cut = len(values) // 4
-    return float(values[cut : len(values) - cut].mean())
+def stratum(run: dict[str, Any], strata: Sequence[str]) -> tuple[str, ...]:
+    """The run's task: its values of the ``strata`` keys (a missing key counts as a value)."""
+    values = []
+    for key in strata:
+        try:
+            values.append(repr(_group_value(run, key)))
+        except (KeyError, TypeError):
+            values.append("<missing>")
+    return tuple(values)
+
+
+interquartile_mean = stats.iqm  # moved to bcx.stats; kept for existing imports
 
 
 # Keys that differ between runs without being what a sweep compares.
@@ -165,47 +185,75 @@ def _column_value(run: dict[str, Any], column: str) -> float:
     return run["metrics"].get(column, math.nan)
 
 
+def header(group_by: Sequence[str], columns: Sequence[str]) -> list[str]:
+    """The table's column names: per metric its mean, IQM and interval (of the mean or IQM)."""
+    names = [*group_by, "runs"]
+    for name, of in metric_columns(columns):
+        ci = f"{stats.CONFIDENCE:.0%} CI ({'IQM' if of == 'iqm' else 'mean'})"
+        names += [f"{name} mean", f"{name} IQM", f"{name} {ci}"]
+    return names
+
+
+def cells(row: dict[str, Any], group_by: Sequence[str], columns: Sequence[str]) -> list[str]:
+    out = [str(row[k]) for k in group_by] + [str(row["runs"])]
+    for name, _ in metric_columns(columns):
+        summary = row[name]
+        out += [stats.number(summary.mean), stats.number(summary.iqm), stats.interval(summary)]
+    return out
+
+
+def method_line(strata: Sequence[str]) -> str:
+    """What the intervals are, for the header of a table."""
+    line = f"Per group: mean, IQM (mean of the middle 50% of runs) and {stats.method()}"
+    if strata:
+        line += f"; tasks here: the values of {', '.join(strata)}"
+    return line + ". n=1: a single run, no interval; -: a task with a single run."
+
+
 def to_markdown(
     rows: Sequence[dict[str, Any]], group_by: Sequence[str], columns: Sequence[str]
 ) -> str:
-    header = [*group_by, "runs", *columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        cells = [str(row[k]) for k in group_by] + [str(row["runs"])]
-        cells += [_mean_std(*row[c]) for c in columns]
-        lines.append("| " + " | ".join(cells) + " |")
+    names = header(group_by, columns)
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    lines += ["| " + " | ".join(cells(row, group_by, columns)) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
 def to_csv(rows: Sequence[dict[str, Any]], group_by: Sequence[str], columns: Sequence[str]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([*group_by, "runs", *(f"{c} {s}" for c in columns for s in ("mean", "std"))])
+    metrics = metric_columns(columns)
+    fields = ("mean", "std", "iqm", "ci_low", "ci_high")
+    writer.writerow(
+        [*group_by, "runs"]
+        + [
+            f"{m} {f}" if not f.startswith("ci") else f"{m} {of} {f}"
+            for m, of in metrics
+            for f in fields
+        ]  # fmt: skip
+    )
     for row in rows:
-        writer.writerow(
-            [*(row[k] for k in group_by), row["runs"], *(v for c in columns for v in row[c])]
-        )
+        values = [getattr(row[m], f.removeprefix("ci_")) for m, _ in metrics for f in fields]
+        writer.writerow([*(row[k] for k in group_by), row["runs"], *values])
     return out.getvalue()
-
-
-def _mean_std(mean: float, std: float) -> str:
-    return f"{mean:.3g}" if math.isnan(std) else f"{mean:.3g} ± {std:.2g}"
 
 
 def print_rows(rows, group_by, columns, title: str, failed: Sequence[Path]) -> None:
     table = Table(title=title)
-    for header in [*group_by, "runs", *columns]:
-        table.add_column(header, justify="left" if header in group_by else "right")
+    for name in header(group_by, columns):
+        table.add_column(name, justify="left" if name in group_by else "right")
     for row in rows:
-        table.add_row(
-            *(str(row[k]) for k in group_by),
-            str(row["runs"]),
-            *(_mean_std(*row[c]) for c in columns),
-        )
+        table.add_row(*cells(row, group_by, columns))
     console = Console()
     console.print(table)
     for job in failed:
         console.print(f"[red]failed:[/red] {job}: {failure_reason(job)}")
+
+
+def default_strata(runs: Sequence[dict[str, Any]], group_by: Sequence[str]) -> list[str]:
+    """The swept keys a table does not group by: a group pools runs over their values (tasks),
+    so its seeds are resampled within each."""
+    return [k for k in swept_keys(runs) if k not in group_by]
 
 
 class SweepReport(Callback):
@@ -218,17 +266,21 @@ class SweepReport(Callback):
         columns: Sequence[str],
         title: str,
         name: str = "summary",
+        strata: Sequence[str] | None = None,
     ) -> None:
         """name: the stem of the files written (``<name>.md``, ``<name>.csv``), so that one
-        sweep can carry several reports."""
+        sweep can carry several reports. strata: the keys that tell a group's tasks apart
+        (seeds are resampled within each); default: the swept keys not grouped by."""
         self.group_by, self.columns, self.title = list(group_by), list(columns), title
         self.name = name
+        self.strata = None if strata is None else list(strata)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         runs, failed = load_runs(sweep_dir)
-        rows = summarize(runs, self.group_by, self.columns)
-        markdown = to_markdown(rows, self.group_by, self.columns)
+        strata = default_strata(runs, self.group_by) if self.strata is None else self.strata
+        rows = summarize(runs, self.group_by, self.columns, strata)
+        markdown = method_line(strata) + "\n\n" + to_markdown(rows, self.group_by, self.columns)
         if failed:
             markdown += "\nFailed runs (no metrics.json):\n\n" + "".join(
                 f"- {job.name}: {failure_reason(job)}\n" for job in failed
@@ -244,13 +296,14 @@ class SweepReport(Callback):
             sys.exit(f"{len(failed)} of {len(runs) + len(failed)} jobs failed; see {sweep_dir}")
 
 
+# The shift readings are the per-state medians (robust to the heavy tails of on-policy NLLs).
 DEFAULT_COLUMNS = (
-    "rollout/normalized_return",
     "iqm:rollout/normalized_return",
     "rollout/success",
-    "shift/dataset_nll",
-    "shift/on_policy_nll",
-    "shift/gap",
+    "shift/train_nll_median",
+    "shift/dataset_nll_median",
+    "shift/on_policy_nll_median",
+    "shift/gap_median",
     "expert/labels",
     "run.train_time_s",
 )
@@ -265,18 +318,29 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--columns",
         nargs="*",
         default=list(DEFAULT_COLUMNS),
-        help="metrics, run.* fields, or iqm:<metric>",
+        help="metrics, run.* fields, or iqm:<metric> (interval of the IQM, not the mean)",
+    )
+    parser.add_argument(
+        "--strata",
+        nargs="*",
+        help="config keys whose values are a group's tasks: seeds are resampled within each "
+        "(default: the swept keys not grouped by)",
     )
     parser.add_argument("--out", type=Path, help="output folder (default: <first dir>/report)")
     args = parser.parse_args(argv)
+    out = args.out or args.dirs[0] / "report"
     try:
-        write_report(args.dirs, args.by, args.columns, args.out or args.dirs[0] / "report")
+        write_report(args.dirs, args.by, args.columns, out, args.strata)
     except BCXError as error:
         exit_with("bcx-report", error)
 
 
 def write_report(
-    dirs: Sequence[Path], by: Sequence[str] | None, columns: Sequence[str], out: Path
+    dirs: Sequence[Path],
+    by: Sequence[str] | None,
+    columns: Sequence[str],
+    out: Path,
+    strata: Sequence[str] | None = None,
 ) -> Path:
     """report.md, report.csv and the figures in ``out``; returns report.md's path."""
     missing = [str(d) for d in dirs if not Path(d).is_dir()]
@@ -289,10 +353,12 @@ def write_report(
             f"{METRICS_FILE}, a {FAILED_FILE} or a Hydra job config (.hydra/config.yaml)."
         )
     group_by = list(by) if by else swept_keys(runs)
-    rows = summarize(runs, group_by, columns) if runs else []
+    strata = default_strata(runs, group_by) if strata is None else list(strata)
+    rows = summarize(runs, group_by, columns, strata) if runs else []
     out.mkdir(parents=True, exist_ok=True)
-    figures = report_figures(runs, group_by, out)
-    markdown = f"# bcx report: {len(runs)} runs\n\n" + to_markdown(rows, group_by, columns)
+    figures = report_figures(runs, group_by, out, strata)
+    markdown = f"# bcx report: {len(runs)} runs\n\n{method_line(strata)}\n\n"
+    markdown += to_markdown(rows, group_by, columns)
     markdown += "".join(f"\n![{p.stem}]({p.name})\n" for p in figures)
     if failed:
         markdown += "\nFailed runs:\n\n" + "".join(
@@ -305,25 +371,30 @@ def write_report(
     return out / "report.md"
 
 
-def report_figures(runs: Sequence[dict[str, Any]], group_by: Sequence[str], out: Path):
-    """The figures a report links: dataset vs on-policy NLL over training (from the CSV logs),
-    normalized return per group, and compounding-error curves per group."""
+def report_figures(
+    runs: Sequence[dict[str, Any]], group_by: Sequence[str], out: Path, strata: Sequence[str] = ()
+):
+    """The figures a report links: train, dataset and on-policy NLL (per-state medians) over
+    training (from the CSV logs), normalized return per group (mean, IQM, 95% bootstrap
+    interval, stratified by ``strata``), and compounding-error curves per group."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
         label = ", ".join(f"{k}={_group_value(run, k)}" for k in group_by) or "all runs"
         groups.setdefault(label, []).append(run)
+    returns = {
+        g: stats.summarize(
+            [_column_value(r, "rollout/normalized_return") for r in m],
+            "mean",
+            [stratum(r, strata) for r in m] if strata else None,
+        )
+        for g, m in groups.items()
+    }
     made = [
         figures.training_curves(
             {g: [read_log(Path(r["dir"])) for r in members] for g, members in groups.items()},
             out / "nll_over_training.png",
         ),
-        figures.returns_by_group(
-            {
-                g: [_column_value(r, "rollout/normalized_return") for r in m]
-                for g, m in groups.items()
-            },
-            out / "normalized_return.png",
-        ),
+        figures.returns_by_group(returns, out / "normalized_return.png"),
         figures.compounding_curves(
             {
                 g: [r.get("curves", {}).get("compounding_error", {}) for r in m]

@@ -33,6 +33,9 @@ def test_experiment_smoke_runs_and_reports(tmp_path, name):
     assert result.returncode == 0, result.stderr[-3000:]
     summary = (tmp_path / "sweep" / "summary.md").read_text()
     assert "Failed runs" not in summary
+    assert "percentile bootstrap" in summary  # how the intervals were made, under the title
+    assert " mean | " in summary and " IQM | " in summary and "95% CI (" in summary
+    assert "| n=1 |" in summary  # one seed per configuration: no interval, not a fake one
     jobs = list((tmp_path / "sweep").glob("*/metrics.json"))
     assert len(jobs) >= 2
     assert summary.count("\n| ") == 1 + len(jobs)  # header + one row per configuration
@@ -42,7 +45,8 @@ def test_experiment_smoke_runs_and_reports(tmp_path, name):
     assert (tmp_path / "report" / "compounding_error.png").exists()
     if name == "imitation_benchmark":  # the overall table: one IQM row per method
         overall = (tmp_path / "sweep" / "overall.md").read_text()
-        assert "iqm:rollout/normalized_return" in overall and overall.count("\n| ") == 3
+        assert "rollout/normalized_return 95% CI (IQM)" in overall
+        assert overall.count("\n| ") == 3
 
 
 def test_a_failed_job_keeps_the_others_and_is_reported(tmp_path):

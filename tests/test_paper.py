@@ -1,20 +1,24 @@
-"""``make paper`` at its tiny scale: every figure and table is linked from the index pages, and a
-rebuild after a loss makes only what is missing."""
+"""``make paper`` at its tiny scale (2 seeds): every figure and table is linked from the index
+pages, reports mean, IQM and a 95% bootstrap interval over seeds, says on how many seeds each
+claim holds, and a rebuild after a loss makes only what is missing."""
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 from pathlib import Path
 
 import pytest
 
 from bcx.paper.driver import PIECES, build
-from bcx.paper.runs import SCALES
+from bcx.paper.runs import SCALES, data_seed
 
 EXPECTED = {
     "fig1_gaussian_fit.png",
     "fig2_shift_over_training.png",
     "fig6_action_samples.png",
+    "table_shift.md",
     "table_mitigations.md",
     "table_heads.md",
     "fig_dagger_vs_bc_labels.png",
@@ -66,6 +70,45 @@ def test_every_table_and_index_entry_carries_its_caption(paper):
     assert index.count("Verdict:") + index.count("Result:") >= 6  # one per claim-bearing piece
 
 
+def test_every_table_reports_mean_iqm_and_a_bootstrap_interval_over_seeds(paper):
+    seeds = len(SCALES["tiny"].seeds)
+    assert seeds >= 2  # so that the intervals are real ones, not "n=1"
+    for table in paper.glob("table_*.md"):
+        header, *rows = list(csv.reader((table.with_suffix(".csv")).open()))
+        stat = [i for i, name in enumerate(header) if name.endswith("mean")]
+        assert stat, table.name
+        i = stat[0]
+        assert header[i + 1].endswith("IQM") and header[i + 2].endswith("95% CI"), header
+        for row in rows:
+            assert re.fullmatch(r"\[-?[\d.e+]+, -?[\d.e+]+\]|-", row[i + 2]), (table.name, row)
+            if row[i + 2] != "-":
+                low, high = map(float, row[i + 2].strip("[]").split(", "))
+                assert low <= float(row[i]) <= high, (table.name, row)
+        caption = table.read_text().split("\n\n")[1]
+        assert "percentile bootstrap" in caption and "10000 resamples" in caption, table.name
+
+
+def test_every_claim_says_on_how_many_seeds_it_holds(paper):
+    seeds = len(SCALES["tiny"].seeds)
+    holds = re.compile(rf"on \d+ of {seeds} seeds")
+    for piece in PIECES:
+        manifest = json.loads((paper / "pieces" / f"{piece.NAME}.json").read_text())
+        for artifact in manifest["artifacts"]:
+            caption = artifact["caption"]
+            assert "Verdict:" in caption or "Result:" in caption or "DAgger" in caption
+            assert holds.search(caption), (artifact["file"], caption)
+    mitigations = (paper / "table_mitigations.md").read_text()
+    assert re.search(rf"`dagger` .*above plain BC's on \d+ of {seeds} seeds", mitigations)
+
+
+def test_each_seed_has_its_own_demonstrations(paper):
+    for seed in SCALES["tiny"].seeds:
+        spec = json.loads((paper / "runs" / "lane" / f"gaussian-none-s{seed}" / "paper_spec.json")
+                          .read_text())  # fmt: skip
+        assert f"data.seed={data_seed(seed)}" in spec
+    assert len({data_seed(s) for s in range(10)}) == 10 and data_seed(0) >= 100
+
+
 def test_a_rebuild_makes_only_what_is_missing(paper, cache_dir):
     run = paper / "runs" / "lane" / "gaussian-none-s0" / "metrics.json"
     lost = {paper / "fig2_shift_over_training.png", run}
@@ -78,6 +121,8 @@ def test_a_rebuild_makes_only_what_is_missing(paper, cache_dir):
     assert made == ["shift_curve"]
     assert all(p.is_file() and p.stat().st_size > 0 for p in lost)
     remade = lost | {
+        paper / "table_shift.md",  # the piece's other files are rewritten with its figure
+        paper / "table_shift.csv",
         paper / "pieces" / "shift_curve.json",
         paper / "index.md",
         paper / "index.html",

@@ -44,7 +44,7 @@ class Dagger(Mitigation):
         episodes_per_round: int = 2,
         beta: float = 0.5,
         schedule: str = "exponential",
-        warm_start: bool = True,
+        warm_start: bool = False,
         label_budget: int | None = None,
         seed: int = 0,
     ) -> None:

@@ -43,7 +43,12 @@ def test_groups_have_the_documented_options():
         "gaussian_fixed",
         "gmm",
     ]
-    assert options("experiment") == ["heads_multimodal", "imitation_benchmark", "shift_mitigation"]
+    assert options("experiment") == [
+        "heads_multimodal",
+        "imitation_benchmark",
+        "lane_narrow",
+        "shift_mitigation",
+    ]
     assert options("mitigation") == ["augment", "dagger", "dart", "none"]
     assert options("trainer") == ["cpu", "ddp", "gpu"]
     assert options("logger") == ["csv", "none", "tensorboard", "wandb"]

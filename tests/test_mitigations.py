@@ -19,15 +19,17 @@ from bcx.mitigations.dagger import Dagger, beta_at
 from bcx.train import run
 from tests.conftest import TINY
 
-# Two training episodes on roads where plain BC leaves the road (data.seed=10; see test_train).
+# experiment=lane_narrow at a small scale: one training road, 600 steps, on 3 collection seeds
+# of the tests' own (the README's study uses others).
 NARROW_LANE = (
     "env=lane",
-    "data.episodes=3",
-    "data.seed=10",
+    "data.episodes=2",
     "trainer.max_steps=600",
     "rollout.episodes=8",
     *TINY,
 )
+NARROW_SEEDS = (11, 12, 13)
+MITIGATIONS = ("none", "augment", "dart", "dagger")
 
 
 @pytest.fixture(scope="module")
@@ -150,55 +152,65 @@ def test_dagger_resumes_a_killed_run_at_its_round(make_cfg, tmp_path, monkeypatc
 
 
 @pytest.fixture(scope="module")
-def narrow_lane_runs(tmp_path_factory, cache_dir) -> dict[str, dict]:
-    """Plain BC and each mitigation on the same narrow lane data; metrics.json of each."""
+def narrow_lane_runs(tmp_path_factory, cache_dir) -> dict[str, list[dict]]:
+    """Plain BC and each mitigation on each seed's narrow lane data: metrics.json per seed."""
     from hydra import compose, initialize_config_dir
 
     from bcx.train import CONF_DIR
 
-    results = {}
-    for name in ("none", "augment", "dart", "dagger"):
-        run_dir = tmp_path_factory.mktemp(name)
-        overrides = [
-            f"run_dir={run_dir}",
-            f"data.cache_dir={cache_dir}",
-            f"resume_dir={run_dir / 'rounds'}",
-            f"mitigation={name}",
-            *NARROW_LANE,
-        ]
-        with initialize_config_dir(CONF_DIR, version_base="1.3"):
-            run(compose("train", overrides=overrides))
-        results[name] = json.loads((Path(run_dir) / "metrics.json").read_text())
+    results: dict[str, list[dict]] = {name: [] for name in MITIGATIONS}
+    for name in MITIGATIONS:
+        for seed in NARROW_SEEDS:
+            run_dir = tmp_path_factory.mktemp(f"{name}{seed}")
+            overrides = [
+                f"run_dir={run_dir}",
+                f"data.cache_dir={cache_dir}",
+                f"resume_dir={run_dir / 'rounds'}",
+                f"mitigation={name}",
+                f"seed={seed}",
+                f"data.seed={seed}",
+                *NARROW_LANE,
+            ]
+            with initialize_config_dir(CONF_DIR, version_base="1.3"):
+                run(compose("train", overrides=overrides))
+            results[name].append(json.loads((Path(run_dir) / "metrics.json").read_text()))
     return results
 
 
-def test_plain_bc_on_narrow_data_leaves_the_road(narrow_lane_runs):
-    metrics = narrow_lane_runs["none"]["metrics"]
-    assert metrics["rollout/success"] <= 0.5
-    assert metrics["shift/gap"] > 10.0
+def final(runs: list[dict], key: str) -> np.ndarray:
+    """One final metric over the seeds."""
+    return np.array([r["metrics"][key] for r in runs])
 
 
-@pytest.mark.parametrize("name", ["augment", "dart", "dagger"])
-def test_each_mitigation_halves_the_gap_and_raises_the_return(narrow_lane_runs, name):
-    plain, fixed = narrow_lane_runs["none"]["metrics"], narrow_lane_runs[name]["metrics"]
-    assert fixed["shift/gap"] <= 0.5 * plain["shift/gap"]
-    assert fixed["rollout/normalized_return"] > plain["rollout/normalized_return"] + 0.1
-    assert fixed["expert/labels"] >= plain["expert/labels"]
+def test_plain_bc_from_one_road_leaves_it_with_a_positive_robust_gap(narrow_lane_runs):
+    plain = narrow_lane_runs["none"]
+    assert final(plain, "rollout/success").mean() <= 0.5
+    assert np.all(final(plain, "shift/gap_median") > 0)  # on every seed
 
 
-def test_dagger_reaches_the_expert(narrow_lane_runs):
-    assert narrow_lane_runs["dagger"]["metrics"]["rollout/normalized_return"] >= 0.95
+def test_dagger_reaches_the_expert_and_shrinks_the_gap_on_every_seed(narrow_lane_runs):
+    plain, dagger = narrow_lane_runs["none"], narrow_lane_runs["dagger"]
+    assert np.all(final(dagger, "rollout/normalized_return") >= 0.95)
+    assert np.all(final(dagger, "shift/gap_median") < final(plain, "shift/gap_median"))
 
 
-def test_mitigations_flatten_the_compounding_error_curve(narrow_lane_runs):
-    def late_distance(name):  # mean state distance to the expert over the second half
-        curve = narrow_lane_runs[name]["curves"]["compounding_error"]["state_distance"]
+@pytest.mark.parametrize("name", ["augment", "dart"])
+def test_augment_and_dart_raise_the_mean_return(narrow_lane_runs, name):
+    """From one road they help only a little (README: the cause is the roads and speeds the one
+    demonstration never shows, which neither adds), but they do not hurt on average."""
+    plain, fixed = narrow_lane_runs["none"], narrow_lane_runs[name]
+    key = "rollout/normalized_return"
+    assert final(fixed, key).mean() > final(plain, key).mean()
+    assert np.all(final(fixed, "expert/labels") >= final(plain, "expert/labels"))
+
+
+def test_dagger_keeps_the_learner_near_the_experts_trajectory(narrow_lane_runs):
+    def late_distance(run):  # mean state distance to the expert over the second half
+        curve = run["curves"]["compounding_error"]["state_distance"]
         return np.mean(curve[len(curve) // 2 :])
 
-    plain = narrow_lane_runs["none"]["curves"]["compounding_error"]["state_distance"]
-    assert plain[-1] > 2 * plain[0]  # plain BC's errors compound
-    for name in ("augment", "dart", "dagger"):
-        assert late_distance(name) < 0.5 * late_distance("none")
+    for plain, dagger in zip(narrow_lane_runs["none"], narrow_lane_runs["dagger"], strict=True):
+        assert late_distance(dagger) < 0.5 * late_distance(plain)
 
 
 def test_fitted_dart_adds_episodes_collected_with_the_learners_error(make_cfg, tmp_path):

@@ -129,15 +129,15 @@ class ShiftCallback(pl.Callback):
             name: module.per_state(*_tensors(obs, labels, device))
             for name, (obs, labels) in populations.items()
         }
+        shift = shift_metrics(per_state)
         if with_curve:
             self.baselines()
             scale = np.maximum(self.held_out.obs.std(axis=0), 1e-6)
             on_policy_nll = per_state["on_policy"]["nll"].cpu().numpy()
             self.curve = compounding_error(runs, self._expert_runs, on_policy_nll, scale)
-            train_nll = per_state["train"]["nll"].cpu().numpy()
-            self.curve["train_nll_median"] = float(np.median(train_nll))
+            self.curve["train_nll_median"] = shift["shift/train_nll_median"]
         return {
-            **shift_metrics(per_state),
+            **shift,
             **self._rollout_metrics(runs),
             "expert/labels": float(self.expert_labels),
         }

@@ -22,7 +22,7 @@ class GmmHead(PolicyHead):
         action_dim: int,
         components: int = 5,
         min_log_std: float = -5.0,
-        max_log_std: float = -1.5,
+        max_log_std: float = 2.0,
         weight_floor: float = 0.05,
     ) -> None:
         """weight_floor: the share of the mixture spread evenly over the K components, so no

@@ -133,8 +133,9 @@ def render(out: Path, scale: Scale, runs: dict[Spec, dict], **_) -> list[Artifac
         "mitigation table's runs): 2 training demos (1 more held out), then "
         f"{scale.lane_rounds - 1} rounds of {config['episodes_per_round']} episodes of the "
         f"learner mixed with the expert (beta {config['beta']}, {config['schedule']} schedule), "
-        "labelled by the expert, each followed by a warm-started fit; each round is measured at "
-        "the end of its fit (round 0 is BC from the same 2 demos)."
+        "labelled by the expert, each followed by a fit "
+        + ("continuing from the previous weights" if config["warm_start"] else "from scratch")
+        + "; each round is measured at the end of its fit (round 0 is BC from the same 2 demos)."
     )
     summary_text = (
         f"Normalized return {GOOD} is first reached on average by BC at "

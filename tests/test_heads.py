@@ -93,7 +93,7 @@ def test_gmm_weight_floor_keeps_every_component_alive():
     assert plain.mixture_params(features)[0].softmax(-1).min() < 1e-6
 
 
-@pytest.mark.parametrize("bad", [-0.1, 1.0])
+@pytest.mark.parametrize("bad", [-0.1, 1.0, float("nan"), "much", True])
 def test_gmm_weight_floor_out_of_range_is_refused(bad):
     with pytest.raises(BCXError, match=r"policy.weight_floor must be in \[0, 1\)"):
         GmmHead(in_features=3, action_dim=2, weight_floor=bad)

@@ -34,7 +34,9 @@ class GmmHead(PolicyHead):
                 f"policy.min_log_std must be smaller than policy.max_log_std "
                 f"(got {min_log_std!r} and {max_log_std!r})."
             )
-        if not 0.0 <= weight_floor < 1.0:
+        if isinstance(weight_floor, bool) or not (
+            isinstance(weight_floor, int | float) and 0.0 <= weight_floor < 1.0
+        ):
             raise BCXError(f"policy.weight_floor must be in [0, 1) (got {weight_floor!r}).")
         self.components, self.weight_floor = components, float(weight_floor)
         self.min_log_std, self.max_log_std = min_log_std, max_log_std

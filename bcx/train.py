@@ -83,6 +83,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             "wall_time_s": time.perf_counter() - started,
             "train_time_s": fit.seconds - shift.seconds,
             "rollout_time_s": shift.seconds,
+            "rollout_train_states_s": shift.train_states_seconds,
             "collect_time_s": collector.seconds,
         }
         save_results(cfg, metrics, timing, module.policy, val, history, shift.curve)

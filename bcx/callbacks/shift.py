@@ -72,6 +72,7 @@ class ShiftCallback(pl.Callback):
         self.latest: dict[str, float] = {}
         self.curve: dict[str, list[float]] = {}  # compounding error at the last measurement
         self.seconds = 0.0  # wall time spent measuring, so reports can split it from training
+        self.train_states_seconds = 0.0  # of which on the training states (make bench's overhead)
         self._baselines: dict[str, float] | None = None
         self._expert_runs: list[Trajectory] = []
 
@@ -125,10 +126,12 @@ class ShiftCallback(pl.Callback):
             "dataset": (self.held_out.obs, self.held_out.actions),
             "on_policy": (visited, self.expert(visited)),
         }
-        per_state = {
-            name: module.per_state(*_tensors(obs, labels, device))
-            for name, (obs, labels) in populations.items()
-        }
+        per_state = {}
+        for name, (obs, labels) in populations.items():
+            started = time.perf_counter()
+            per_state[name] = module.per_state(*_tensors(obs, labels, device))
+            if name == "train":
+                self.train_states_seconds += time.perf_counter() - started
         shift = shift_metrics(per_state)
         if with_curve:
             self.baselines()

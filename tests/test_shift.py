@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -13,10 +15,12 @@ from bcx.train import run
 from tests.conftest import TINY
 
 
-def test_a_run_logs_every_population_and_its_gaps_are_differences(make_cfg):
+def test_a_run_logs_every_population_and_its_gaps_are_differences(make_cfg, tmp_path):
     metrics = run(
         make_cfg("env=inverted_pendulum", "data.episodes=3", "trainer.max_steps=200", *TINY)
     )
+    timing = json.loads((tmp_path / "run" / "metrics.json").read_text())["run"]
+    assert 0 < timing["rollout_train_states_s"] < timing["rollout_time_s"]
     for population in POPULATIONS:
         for suffix in ("_nll", "_nll_median", "_mse"):
             assert np.isfinite(metrics[f"shift/{population}{suffix}"])

@@ -14,13 +14,15 @@ u = rot(-side * alpha) (c - p) / |c - p| with alpha = asin(R / |c - p|), the tan
 inside the circle alpha grows past 90 degrees by k_out per metre of intrusion, steering outward.
 
 The side: with the env's default ``side="coin"`` it is the episode's hidden coin (the
-observation's privileged fifth feature, which no learner sees) while the body is within
-``commit_distance`` of the start-goal line, and the side the body is on (sign(x)) once it is
-clearly past it: the coin decides at the fork, and an expert asked about a state already on one
-side continues on that side rather than cross in front of the obstacle. Given what a learner
-sees, the expert's action near the fork is left or right 50/50, whatever the state: p(a|s) is
-bimodal, and a unimodal learner averages the two modes. With ``side="start"`` the side is
-sign(x) everywhere, so the start offset decides it and the action is one function of the state.
+observation's privileged fifth feature, which no learner sees), at every state of the episode,
+the learner's included: like a human demonstrator's intention, it is committed for the episode
+and not visible in the state. Given what a learner sees, the expert's action at the fork is left
+or right 50/50, whatever the state: p(a|s) is bimodal, a unimodal learner averages the two
+modes, and on-policy labels (DAgger's) are just as bimodal, so they cannot teach a unimodal
+learner a switch. ``commit_distance`` (m, optional) makes the coin decide only within that
+distance of the start-goal line and the side the body is on decide beyond it; on-policy labels
+are then a function of the state off the line, which DAgger can teach a Gaussian. With
+``side="start"`` the side is sign(x) everywhere: the start offset decides it.
 
 The path is the shortest one around the circle (tangent, arc, tangent) and its heading is
 continuous where the goal comes into view. Following a tangent keeps the body on its side of the
@@ -50,14 +52,14 @@ class ForkExpert(Expert):
         margin: float = 0.1,
         velocity_gain: float = 0.5,
         outward_gain: float = 5.0,
-        commit_distance: float = 0.05,
+        commit_distance: float | None = None,
     ) -> None:
         """speed: m/s, the cruising speed, below the env's max_speed so that feedback has room
         and no action saturates; margin: m, clearance kept from the obstacle; velocity_gain: k_v,
         how many times the velocity error is added on top of the feed-forward; outward_gain:
         k_out, rad of outward steering per metre inside the safety circle; commit_distance: m
         from the start-goal line within which the episode's coin, not the body's position,
-        decides the side (env side="coin")."""
+        decides the side (env side="coin"); None: the coin decides everywhere."""
         fork = env.unwrapped
         if not isinstance(fork, ForkEnv):
             raise BCXError(
@@ -66,13 +68,15 @@ class ForkExpert(Expert):
             )
         require_shapes("fork", env, (4 + fork.privileged_features,), (2,))
         self.uses_coin = fork.privileged_features == 1
-        if isinstance(commit_distance, bool) or not (
-            isinstance(commit_distance, int | float) and 0 <= commit_distance < math.inf
+        if commit_distance is not None and (
+            isinstance(commit_distance, bool)
+            or not (isinstance(commit_distance, int | float) and 0 <= commit_distance < math.inf)
         ):
             raise BCXError(
-                f"expert.commit_distance must be a finite number >= 0 (m); got {commit_distance!r}."
+                "expert.commit_distance must be null (the coin decides everywhere) or a finite "
+                f"number >= 0 (m); got {commit_distance!r}."
             )
-        self.commit_distance = float(commit_distance)
+        self.commit_distance = math.inf if commit_distance is None else float(commit_distance)
         self.goal, self.obstacle = fork.goal.copy(), fork.obstacle.copy()
         self.safe_radius = fork.obstacle_radius + fork.body_radius + float(margin)
         self.max_speed = fork.max_speed

@@ -135,14 +135,15 @@ def rollout_env_steps_per_s(cfg: DictConfig, episodes: int) -> tuple[float, floa
     return callback_rate, steps / (time.perf_counter() - start)
 
 
-def shift_measure_overhead(cfg: DictConfig) -> dict:
+def shift_measure_overhead() -> dict:
     """The default experiment, run once as ``make run`` runs it: the seconds its rollout
     measurement spent on the training states over the rest of its rollout measurement time
     (``run.rollout_train_states_s`` / ``run.rollout_time_s`` of its metrics.json, baselines
     included as that figure includes them)."""
     with tempfile.TemporaryDirectory() as tmp:
-        run(config("trainer.enable_progress_bar=false", "logger=none", f"run_dir={tmp}",
-                   f"resume_dir={tmp}/rounds"))  # fmt: skip
+        cfg = config("trainer.enable_progress_bar=false", "logger=none", f"run_dir={tmp}",
+                     f"resume_dir={tmp}/rounds")  # fmt: skip
+        run(cfg)
         timing = json.loads((Path(tmp) / "metrics.json").read_text())["run"]
     train_part = timing["rollout_train_states_s"]
     return {
@@ -258,7 +259,7 @@ def main() -> None:
     rollouts = [rollout_env_steps_per_s(rollout_cfg, args.episodes) for _ in range(args.repeats)]
     # The locomotion case: 1000-step HalfCheetah episodes labelled by the zoo's SAC actor.
     cheetah = [rollout_env_steps_per_s(config("env=halfcheetah"), 8) for _ in range(args.repeats)]
-    overhead = shift_measure_overhead(config())
+    overhead = shift_measure_overhead()
     results = {
         "train_vs_raw": max(ours) / max(raw),
         "rollout_vs_raw": max(r[0] for r in rollouts) / max(r[1] for r in rollouts),

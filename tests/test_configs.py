@@ -125,3 +125,13 @@ def test_lane_env_is_registered_with_gymnasium():
     import bcx.envs  # noqa: F401
 
     assert "bcx/Lane-v0" in gym.registry
+
+
+def test_an_env_sets_its_own_budget_and_the_command_line_still_wins(make_cfg):
+    """env.budget.* are the defaults of data.episodes / trainer.max_steps; elsewhere 12 / 2000."""
+    fork, pendulum, lane = make_cfg("env=fork"), make_cfg(), make_cfg("env=lane")
+    assert (fork.data.episodes, fork.trainer.max_steps) == (12, 6000)
+    assert (pendulum.data.episodes, pendulum.trainer.max_steps) == (6, 2000)
+    assert (lane.data.episodes, lane.trainer.max_steps) == (12, 2000)
+    chosen = make_cfg("env=fork", "trainer.max_steps=300", "data.episodes=4")
+    assert (chosen.data.episodes, chosen.trainer.max_steps) == (4, 300)

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bcx-installed
 
-.PHONY: help install run test test-all bench paper lint format clean
+.PHONY: help install run test test-all test-slurm bench paper lint format clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,10 +26,15 @@ run: install ## the default experiment: BC on InvertedDoublePendulum, shift meas
 	@$(PY) -m bcx $(ARGS)
 
 test: install ## the test suite (CPU, a few minutes)
-	$(PY) -m pytest -q -m "not slow" $(ARGS)
+	$(PY) -m pytest -q -m "not slow and not slurm" $(ARGS)
 
 test-all: install ## the test suite including slow tests
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -m "not slurm" $(ARGS)
+
+# Root or password-less sudo: installs slurm-wlm + munge with apt-get if missing (under a minute).
+test-slurm: install ## start a one-node SLURM cluster (scripts/slurm-cluster.sh), run its tests
+	scripts/slurm-cluster.sh
+	$(PY) -m pytest -q -m slurm --durations=0 $(ARGS)
 
 bench: install ## throughput ratios vs plain PyTorch / raw gymnasium (outputs/bench/latest.json)
 	$(PY) -m bcx.bench $(ARGS)

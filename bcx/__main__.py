@@ -1,5 +1,5 @@
 """``python -m bcx <overrides>``: the same Hydra app as the ``bcx`` console script."""
 
-from bcx.train import main
+from bcx.train import cli
 
-main()
+cli()

@@ -1,71 +1,114 @@
-"""Checks on the composed config that Hydra cannot make: values, ranges and their relations.
+"""Checks on the composed config, before any work: a bad value costs nothing and overwrites nothing.
 
-Hydra already rejects unknown group choices (listing the valid ones) and unknown keys. Everything
-here runs before any work, so a bad value costs nothing and overwrites nothing.
+``validate`` is the one entry point. It first checks every key against the schema
+(``bcx.schema``: known keys, types, ranges), then the relations between keys and with the
+machine: held-out episodes, data source, registered env, disjoint seeds, sizes the machine holds.
 """
 
 from __future__ import annotations
 
-from hydra.utils import get_class
-from omegaconf import DictConfig
+import os
 
+import gymnasium as gym
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_object
+from omegaconf import DictConfig, OmegaConf
+
+from bcx import schema
 from bcx.errors import BCXError
-from bcx.policy import ACTIVATIONS
 
-DATA_SOURCES = ("collect", "minari")
+# rollout.num_envs up to this is always accepted, whatever the episode counts (the default).
+ENVS_ALWAYS_ALLOWED = 8
+# Training memory per trunk weight (fp32 weight, gradient and Adam's two moments) and per hidden
+# unit of a batch row (fp32 activation, its gradient and the activation function's output).
+BYTES_PER_WEIGHT = 16
+BYTES_PER_ACTIVATION = 12
+
+
+def _refuse_chdir(cfg: DictConfig) -> None:
+    """hydra.job.chdir=true would run the job inside its run folder and silently move every
+    relative path (the shared demo cache, resume_dir) into it: refused."""
+    chdir = OmegaConf.select(cfg, "hydra.job.chdir")  # composed with the Hydra config
+    if chdir is None and HydraConfig.initialized():  # inside the Hydra app
+        chdir = HydraConfig.get().job.chdir
+    if chdir:
+        raise BCXError(
+            "hydra.job.chdir must be false: bcx's relative paths (data.cache_dir, resume_dir, "
+            "data.path, expert.path) mean the folder bcx is launched from, and the run folder is "
+            "run_dir; give absolute paths if the job must run elsewhere."
+        )
 
 
 def validate(cfg: DictConfig) -> None:
     """Raise BCXError naming the first bad key, what it must be, and what it got."""
-    _positive_int(cfg, "data.episodes")
-    _positive_int(cfg, "data.val_episodes")
-    _positive_int(cfg, "data.batch_size")
-    _positive_int(cfg, "trainer.max_steps")
-    _positive_int(cfg, "rollout.episodes")
-    _positive_int(cfg, "rollout.every_n_steps")
-    _positive_int(cfg, "rollout.num_envs")
-    _positive_int(cfg, "checkpoint.every_n_steps")
-    _positive_number(cfg, "optim.lr")
+    schema.check(cfg)
+    _refuse_chdir(cfg)
     if cfg.data.val_episodes >= cfg.data.episodes:
         raise BCXError(
             f"data.val_episodes must be smaller than data.episodes, leaving at least one training "
             f"episode (got data.val_episodes={cfg.data.val_episodes}, "
             f"data.episodes={cfg.data.episodes})."
         )
-    if cfg.data.source not in DATA_SOURCES:
-        raise BCXError(
-            f"data.source must be one of {', '.join(DATA_SOURCES)} (got {cfg.data.source!r})."
-        )
     if cfg.data.source == "minari" and cfg.mitigation._target_.split(".")[-2] == "dart":
         raise BCXError(
             "mitigation=dart collects its own noisy demonstrations, so it cannot read "
             "data.source=minari; use data.source=collect."
         )
-    if cfg.model.activation not in ACTIVATIONS:
-        raise BCXError(
-            f"model.activation must be one of {', '.join(ACTIVATIONS)} "
-            f"(got {cfg.model.activation!r})."
-        )
+    _require_registered_env(cfg.env.id)
     _require_disjoint_seeds(cfg)
+    _require_sizes_fit(cfg)
 
 
-def _lookup(cfg: DictConfig, key: str):
-    node = cfg
-    for part in key.split("."):
-        node = node[part]
-    return node
+def parallel_episodes(cfg: DictConfig) -> int:
+    """The most episodes any phase of the run steps at once: the initial collection, a
+    measurement, or a mitigation's later collection (at most all of it in one round)."""
+    later = _mitigation_collection_episodes(cfg)
+    return max(cfg.data.episodes, cfg.rollout.episodes, later)
 
 
-def _positive_int(cfg: DictConfig, key: str) -> None:
-    value = _lookup(cfg, key)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise BCXError(f"{key} must be a positive integer (got {value!r}).")
+def _require_sizes_fit(cfg: DictConfig) -> None:
+    """No size the run cannot use or the machine cannot hold: more envs than it steps at once,
+    a model and batch beyond memory. (A batch may exceed the training pairs: batches are drawn
+    with replacement, and bcx's own defaults do on small data, e.g. 256 on reacher's 3 episodes.)"""
+    parallel = parallel_episodes(cfg)
+    allowed = max(parallel, ENVS_ALWAYS_ALLOWED)
+    if cfg.rollout.num_envs > allowed:
+        default = f" ({ENVS_ALWAYS_ALLOWED} is always accepted)" if allowed > parallel else ""
+        raise BCXError(
+            f"rollout.num_envs={cfg.rollout.num_envs} is more envs than this run steps at once: "
+            f"at most {parallel} episodes together (data.episodes={cfg.data.episodes}, "
+            f"rollout.episodes={cfg.rollout.episodes}); choose rollout.num_envs <= {allowed}"
+            f"{default}."
+        )
+    _require_fits_in_memory(cfg)
 
 
-def _positive_number(cfg: DictConfig, key: str) -> None:
-    value = _lookup(cfg, key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise BCXError(f"{key} must be a number > 0 (got {value!r}).")
+def _require_registered_env(env_id: str) -> None:
+    """The env id is in gymnasium's registry (checked without building the env)."""
+    import bcx.envs  # noqa: F401  (registers bcx/* env ids)
+
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as err:
+        raise BCXError(f"env.id={env_id} is not a registered gymnasium environment: {err}") from err
+
+
+def _require_fits_in_memory(cfg: DictConfig) -> None:
+    """The trunk's weights, optimizer state and one batch's activations within physical memory."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: nothing to compare with
+        return
+    widths = list(cfg.model.hidden)
+    weights = sum(a * b for a, b in zip(widths, widths[1:], strict=False))
+    need = BYTES_PER_WEIGHT * weights + BYTES_PER_ACTIVATION * cfg.data.batch_size * sum(widths)
+    if need > memory:
+        raise BCXError(
+            f"model.hidden={widths} with data.batch_size={cfg.data.batch_size} needs about "
+            f"{need / 2**30:.0f} GiB to train (weights, optimizer state, a batch's activations), "
+            f"more than this machine's {memory / 2**30:.0f} GiB; choose narrower layers or a "
+            "smaller batch."
+        )
 
 
 def _require_disjoint_seeds(cfg: DictConfig) -> None:
@@ -94,10 +137,7 @@ def _require_disjoint_seeds(cfg: DictConfig) -> None:
 
 def _mitigation_collection_episodes(cfg: DictConfig) -> int:
     """Episodes the configured mitigation may collect after the initial demonstrations."""
-    try:
-        mitigation = get_class(cfg.mitigation._target_)
-    except Exception:  # a bad _target_ fails, with Hydra's message, where it is instantiated
-        return 0
+    mitigation = get_object(cfg.mitigation._target_)  # importable: the schema checked it
     count = getattr(mitigation, "collection_episodes", None)
     if count is None:
         return 0

@@ -1,4 +1,5 @@
-"""The one exception type bcx raises for bad input: the app prints its message and exits 2."""
+"""How bcx commands end early: ``BCXError`` for bad input (exit 2), ``Stopped`` for a run stopped
+from outside (a signal or Ctrl-C; exit 128 + the signal's number)."""
 
 from __future__ import annotations
 
@@ -14,3 +15,24 @@ def exit_with(program: str, error: BCXError) -> NoReturn:
     """How every bcx command ends on bad input: ``<program>: error: <message>``, exit code 2."""
     print(f"{program}: error: {error}", file=sys.stderr)
     sys.exit(2)
+
+
+# What rerunning does when a run stopped outside a fit step: everything bcx keeps is written
+# atomically, so the last complete save (or none) is there.
+RERUN = "rerun the same command to continue from the last saved checkpoint (or afresh if none)"
+
+
+class Stopped(BaseException):
+    """A run stopped from outside before it finished. Not an ``Exception``, so that no handler
+    meant for errors swallows it. Its message says what stopped it, what was kept and what
+    rerunning does; ``code`` is the exit status, 128 + the signal's number (130 for Ctrl-C, 143
+    for SIGTERM), as a shell reports a process the signal killed."""
+
+    def __init__(self, cause: str, code: int, outcome: str = f"; {RERUN}") -> None:
+        """cause: "stopped by SIGTERM" or "interrupted"; outcome: the rest of the sentence."""
+        super().__init__(f"{cause}{outcome}")
+        self.cause, self.code = cause, code
+
+    def during(self, outcome: str) -> Stopped:
+        """The same stop, told with what the interrupted part of the run kept."""
+        return Stopped(self.cause, self.code, outcome)

@@ -4,6 +4,9 @@ A wandb run is labelled for its dashboard: the jobs of one sweep share a ``group
 experiment's name, or the sweep folder), each job's ``job_type`` is its swept choice without the
 seed and its ``name`` the same with the seed, and the resolved config is the run's config. A
 single run gets none of these labels. ``logger.group=...`` (job_type, name) overrides bcx's choice.
+
+No logger is built in a folder that holds a finished run (``check_run_dir``): Lightning's CSV
+logger would delete that run's ``logs/metrics.csv`` at once, even if the new run then failed.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger, WandbLogger
 
+from bcx.errors import BCXError
+from bcx.summary import METRICS_FILE
+
 LABEL_LIMITS = {"group": 128, "job_type": 64, "name": 128}  # characters wandb accepts
 SEED_KEYS = {"seed"}  # vary within one swept choice: in the run's name, not its job_type
 
@@ -24,6 +30,7 @@ SEED_KEYS = {"seed"}  # vary within one swept choice: in the run's name, not its
 def build_logger(cfg: DictConfig) -> Logger | bool:
     """The configured Lightning logger, or False for ``logger=none``; a wandb logger also gets
     its sweep labels (where ``cfg.logger`` leaves them null) and the resolved config."""
+    check_run_dir(cfg.run_dir)
     if not cfg.get("logger"):
         return False
     if not issubclass(get_class(cfg.logger._target_), WandbLogger):
@@ -33,6 +40,23 @@ def build_logger(cfg: DictConfig) -> Logger | bool:
     logger = instantiate(cfg.logger, **chosen)
     logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     return logger
+
+
+def check_run_dir(run_dir: str | Path) -> None:
+    """Raise BCXError when ``run_dir`` already holds a finished run (its metrics.json).
+
+    A new run there would replace that run's metrics, logs and checkpoints, or, if it failed,
+    leave them half replaced (the earlier CSV log deleted, .hydra/ rewritten, a last-v1.ckpt
+    beside a stale last.ckpt). A folder without metrics.json (a killed or failed run's) is
+    reused: rerunning there is how such a run is retried.
+    """
+    if (Path(run_dir) / METRICS_FILE).is_file():
+        raise BCXError(
+            f"run_dir {run_dir} already holds a finished run ({METRICS_FILE}); a new run there "
+            "would overwrite its metrics, logs and checkpoints. Choose another folder with "
+            "hydra.run.dir=<folder> (or run_dir=<folder> when calling bcx from Python), or "
+            "delete that one to run there again."
+        )
 
 
 def sweep_labels(hydra: DictConfig | None) -> dict[str, str | None]:

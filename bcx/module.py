@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import inspect
+import math
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from bcx.errors import BCXError
 from bcx.policy import Policy
@@ -16,7 +19,8 @@ EVALUATION_SEED = 0  # the noise stream of generative heads' evaluation losses
 
 
 class NonFiniteLossError(BCXError):
-    """Training produced a NaN/inf loss or gradient; the last checkpoint holds good weights."""
+    """Training produced a NaN/inf loss or weight. The message names it and its step, where the
+    last good weights are (if this fit saved any) and the likely causes."""
 
 
 class BCModule(pl.LightningModule):
@@ -34,7 +38,7 @@ class BCModule(pl.LightningModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         obs, actions = batch
         loss = self.policy.loss(obs, actions).mean()
-        self._require_finite(loss, "train/nll")
+        self._require_finite(loss, "train/nll", batch)
         # self.log costs about as much as a small model's whole step, so only log on the steps
         # the loggers write (every trainer.log_every_n_steps).
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
@@ -50,7 +54,7 @@ class BCModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Runs before the file is written: refusing here keeps the previous, good checkpoint.
         for name, tensor in checkpoint["state_dict"].items():
-            self._require_finite(tensor.abs().max(), f"weight {name}")
+            self._require_finite(tensor, f"weight {name}")
         # Heads that sample while training (diffusion, flow) draw from torch's global generator:
         # a resumed fit continues its stream, so it ends where the uninterrupted fit ends.
         checkpoint["torch_rng_state"] = torch.get_rng_state()
@@ -83,10 +87,53 @@ class BCModule(pl.LightningModule):
             torch.manual_seed(EVALUATION_SEED + offset)
             yield
 
-    def _require_finite(self, value: Tensor, name: str) -> None:
-        if not torch.isfinite(value):
-            raise NonFiniteLossError(
-                f"{name} became {value.item()} at training step {self.global_step}; training "
-                "stopped and the last checkpoint (checkpoints/last.ckpt) holds the last good "
-                "weights. Lower optim.lr (must be > 0) or check the data for NaN/inf values."
-            )
+    def _require_finite(self, value: Tensor, name: str, batch: Sequence[Tensor] = ()) -> None:
+        """Stop training with NonFiniteLossError when ``value`` (any shape) holds a NaN or inf;
+        ``batch`` is the step's (obs, actions), checked for NaN/inf when it does."""
+        finite = torch.isfinite(value)
+        if finite.all():
+            return
+        first = value[~finite].flatten()[0].item()
+        raise NonFiniteLossError(
+            f"{name} became {first} at training step {self.global_step}, so training "
+            f"stopped. {self._saved_weights()} {self._causes(batch)} Rerunning the same command "
+            "stops the same way: remove the cause first."
+        )
+
+    def _saved_weights(self) -> str:
+        """Where this fit's last checkpoint is; every saved one is finite (on_save_checkpoint)."""
+        callback = self._trainer.checkpoint_callback if self._trainer is not None else None
+        path = getattr(callback, "last_model_path", "")
+        if path and Path(path).is_file():
+            return f"The last weights saved before it, all finite, are in {path}."
+        return "No checkpoint was saved before it."
+
+    def _causes(self, batch: Sequence[Tensor]) -> str:
+        """The cause where the run shows it (a non-finite setting or data), else the usual ones."""
+        causes = [
+            f"policy.{setting} is not finite" for setting in _non_finite_settings(self.policy.head)
+        ]
+        if not math.isfinite(self.lr):
+            causes.append(f"optim.lr={self.lr} is not finite")
+        if not all(torch.isfinite(t).all() for t in (self.policy.obs_mean, *batch)):
+            causes.append("the training data hold NaN or inf values")
+        if causes:
+            return f"Cause: {'; '.join(causes)}."
+        return (
+            f"Likely causes: a learning rate too high for this model (optim.lr={self.lr:g}), a "
+            "non-finite config value (such as policy.max_log_std=nan), or NaN/inf values in the "
+            "training data."
+        )
+
+
+def _non_finite_settings(module: nn.Module) -> list[str]:
+    """``name=value`` for each constructor argument ``module`` keeps under its own name (a head's
+    ``policy.*`` keys) whose value is a NaN or infinite number."""
+    values = {
+        name: getattr(module, name, None) for name in inspect.signature(type(module)).parameters
+    }
+    return [
+        f"{name}={value}"
+        for name, value in values.items()
+        if isinstance(value, float) and not math.isfinite(value)
+    ]

@@ -32,12 +32,17 @@ def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
 
 def git_state() -> dict[str, str | bool | None]:
     """{"commit": HEAD of the bcx checkout, "dirty": uncommitted changes to tracked files},
-    or None values where bcx does not run from a git checkout."""
+    or None values where bcx does not run from a git checkout of its own (an installed bcx
+    inside some other repository) or git fails (no git, a checkout it refuses as another
+    user's, a timeout on a slow shared disk): a finished run never fails for its provenance."""
+    none = {"commit": None, "dirty": None}
     try:
-        commit = _git("rev-parse", "HEAD")
+        top, commit = _git("rev-parse", "--show-toplevel", "HEAD").splitlines()
+        if Path(top).resolve() != REPO:
+            return none
         dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.CalledProcessError):
-        return {"commit": None, "dirty": None}
+    except (OSError, ValueError, subprocess.SubprocessError):  # SubprocessError: exit, timeout
+        return none
     return {"commit": commit, "dirty": dirty}
 
 

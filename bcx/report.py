@@ -4,7 +4,8 @@ resampling seeds within each task when a group pools several (the swept keys not
 
 Used by experiment configs as a Hydra callback (``SweepReport``): when a multirun ends it prints
 the table and writes ``summary.md`` and ``summary.csv`` into the sweep directory. Runs without a
-``metrics.json`` (failed jobs) are listed as failed, never silently dropped.
+readable ``metrics.json`` (failed jobs, or one a kill or a full disk cut short) are listed as
+failed, never silently dropped, and make the sweep and ``bcx-report`` end with a non-zero exit.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from bcx.summary import FAILED_FILE, METRICS_FILE
 
 
 def load_runs(sweep_dir: str | Path) -> tuple[list[dict[str, Any]], list[Path]]:
-    """(finished runs' metrics.json contents, job folders without one) under ``sweep_dir``."""
+    """(finished runs' metrics.json contents, job folders without a readable one) under
+    ``sweep_dir``."""
     sweep_dir = Path(sweep_dir)
     jobs = (p.parent.parent for p in sweep_dir.glob("*/.hydra/config.yaml"))
     return _read_jobs(sorted(jobs, key=job_order))
@@ -57,20 +59,38 @@ def job_order(job: Path) -> list:
 def _read_jobs(jobs: Sequence[Path]) -> tuple[list[dict[str, Any]], list[Path]]:
     finished, failed = [], []
     for job in jobs:
-        path = job / METRICS_FILE
-        if path.exists():
-            finished.append({**json.loads(path.read_text()), "dir": str(job)})
+        run = read_metrics(job / METRICS_FILE)
+        if run is not None:
+            finished.append({**run, "dir": str(job)})
         else:
             failed.append(job)
     return finished, failed
+
+
+def read_metrics(path: Path) -> dict[str, Any] | None:
+    """A run's metrics.json, or None when it is missing or not a whole one."""
+    try:
+        run = json.loads(path.read_text())
+    except (OSError, ValueError):  # ValueError: not JSON (cut short), or not UTF-8
+        return None
+    whole = isinstance(run, dict) and all(
+        isinstance(run.get(part), dict) for part in ("metrics", "run", "config")
+    )
+    return run if whole else None
 
 
 def failure_reason(job: Path) -> str:
     """The error a failed job recorded, or what is known without one."""
     try:
         return json.loads((job / FAILED_FILE).read_text())["error"]
-    except (OSError, ValueError, KeyError):
-        return "no error recorded (killed, or an unexpected exception: see its log)"
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if (job / METRICS_FILE).exists():  # there, but not a whole one
+        return (
+            f"{job / METRICS_FILE} is damaged (not a whole metrics file: cut short by a kill or "
+            "a full disk?); rerun that job to write it again"
+        )
+    return "no error recorded (killed, or an unexpected exception: see its log)"
 
 
 def lookup(config: dict[str, Any], dotted: str) -> Any:
@@ -309,8 +329,9 @@ DEFAULT_COLUMNS = (
 )
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``bcx-report DIR [DIR ...]``: tables and figures for any set of runs and sweeps."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """``bcx-report DIR [DIR ...]``: tables and figures for any set of runs and sweeps. Returns
+    the exit status: 1 when it lists failed runs (after writing the report), else 0."""
     parser = argparse.ArgumentParser(prog="bcx-report", description=main.__doc__)
     parser.add_argument("dirs", nargs="+", type=Path, help="run or sweep folders")
     parser.add_argument("--by", nargs="*", help="config keys to group by (default: the swept ones)")
@@ -330,9 +351,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     out = args.out or args.dirs[0] / "report"
     try:
-        write_report(args.dirs, args.by, args.columns, out, args.strata)
+        path, failed = write_report(args.dirs, args.by, args.columns, out, args.strata)
     except BCXError as error:
         exit_with("bcx-report", error)
+    if failed:
+        runs = "a failed run" if len(failed) == 1 else f"{len(failed)} failed runs"
+        print(f"bcx-report: {runs}, listed above and in {path}", file=sys.stderr)
+    return int(bool(failed))
 
 
 def write_report(
@@ -341,8 +366,9 @@ def write_report(
     columns: Sequence[str],
     out: Path,
     strata: Sequence[str] | None = None,
-) -> Path:
-    """report.md, report.csv and the figures in ``out``; returns report.md's path."""
+) -> tuple[Path, list[Path]]:
+    """report.md, report.csv and the figures in ``out``; returns report.md's path and the
+    failed runs' folders (listed in it)."""
     missing = [str(d) for d in dirs if not Path(d).is_dir()]
     if missing:
         raise BCXError(f"no such folder: {', '.join(missing)}.")
@@ -368,7 +394,7 @@ def write_report(
     csv_text = to_csv(rows, group_by, columns)
     atomic_write(out / "report.csv", lambda f: f.write(csv_text.encode()))
     print_rows(rows, group_by, columns, f"bcx report ({out})", failed)
-    return out / "report.md"
+    return out / "report.md", failed
 
 
 def report_figures(

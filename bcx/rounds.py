@@ -7,14 +7,19 @@ interrupted while gathering is regathered from the same seeds, so its data come 
 
 Every run, single fit or not: while a fit trains, ``SaveProgress`` keeps its latest mid-fit
 checkpoint here (``fit.ckpt`` and ``fit.json``, which names the round). Rerunning continues that
-fit from it; the run clears both once all its fits have finished.
+fit from it. Once a run has written its results it clears its store, so running the finished
+command again trains again from round 0.
+
+A run stopped by a signal (``bcx.signals.StopSignals``) during a fit saves the mid-fit checkpoint
+here at the end of the current step (``SaveProgress``) and exits with 128 + the signal's number.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +27,8 @@ import pytorch_lightning as pl
 
 from bcx.data import store
 from bcx.data.demos import Demonstrations
-from bcx.io import atomic_write, atomic_write_json
+from bcx.io import atomic_write, atomic_write_json, readable_checkpoint
+from bcx.signals import StopSignals
 
 STATE = "state.json"
 FIT_CHECKPOINT, FIT_STATE = "fit.ckpt", "fit.json"
@@ -34,10 +40,12 @@ class Saved:
     train: Demonstrations  # what the last finished fit trained on
     next_seed: int  # the collector's next collection seed
     checkpoint: Path
+    history: list[dict[str, float]] = field(default_factory=list)  # the finished rounds' metrics
 
 
 class RoundStore:
-    """``<root>/<hash of the config>/``: the last finished round of one configuration."""
+    """``<root>/<hash of the config>/``: the last finished round of one configuration, and the
+    metrics of every round before it (``state.json``)."""
 
     def __init__(self, root: str | Path, config: dict[str, Any]) -> None:
         blob = json.dumps(config, sort_keys=True, default=str)
@@ -47,26 +55,33 @@ class RoundStore:
         """The saved round, or None when there is none (or it is unreadable)."""
         try:
             state = json.loads((self.folder / STATE).read_text())
-        except (OSError, ValueError):
+            completed = state["completed_rounds"]
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        completed = state["completed_rounds"]
         train = store.load(self._data(completed))
-        if train is None or not self._checkpoint(completed).is_file():
+        if train is None or not readable_checkpoint(self._checkpoint(completed)):
             return None
-        return Saved(completed, train, state["next_seed"], self._checkpoint(completed))
+        checkpoint = self._checkpoint(completed)
+        return Saved(completed, train, state["next_seed"], checkpoint, state.get("rounds", []))
 
     def save(
-        self, trainer: pl.Trainer, completed_rounds: int, train: Demonstrations, next_seed: int
+        self,
+        trainer: pl.Trainer,
+        completed_rounds: int,
+        train: Demonstrations,
+        next_seed: int,
+        history: list[dict[str, float]],
     ) -> Path:
-        """This round's checkpoint and data first, then the state file that points at them; a
-        kill at any moment leaves the previous round's files and state intact."""
+        """This round's checkpoint and data first, then the state file that points at them and
+        holds ``history``, the finished rounds' metrics; a kill at any moment leaves the previous
+        round's files and state intact."""
         self.folder.mkdir(parents=True, exist_ok=True)
         checkpoint = self._checkpoint(completed_rounds)
         tmp = checkpoint.with_name(f".{checkpoint.name}.tmp")
         trainer.save_checkpoint(tmp, weights_only=False)  # the full state a resumed fit needs
         tmp.replace(checkpoint)
         atomic_write(self._data(completed_rounds), lambda f: store.write_npz(f, train))
-        state = {"completed_rounds": completed_rounds, "next_seed": next_seed}
+        state = {"completed_rounds": completed_rounds, "next_seed": next_seed, "rounds": history}
         atomic_write_json(self.folder / STATE, state)
         self._checkpoint(completed_rounds - 1).unlink(missing_ok=True)
         self._data(completed_rounds - 1).unlink(missing_ok=True)
@@ -79,7 +94,7 @@ class RoundStore:
         except (OSError, ValueError):
             return None
         path = self.folder / FIT_CHECKPOINT
-        return path if state.get("round") == round_index and path.is_file() else None
+        return path if state.get("round") == round_index and readable_checkpoint(path) else None
 
     def save_fit(self, trainer: pl.Trainer, round_index: int) -> None:
         """The fit's checkpoint, then the state naming its round; both renamed into place, so a
@@ -92,10 +107,16 @@ class RoundStore:
         tmp.replace(path)
         atomic_write_json(self.folder / FIT_STATE, {"round": round_index})
 
-    def clear_fit(self) -> None:
-        """Forget the mid-fit checkpoint: the run's fits are finished."""
-        (self.folder / FIT_STATE).unlink(missing_ok=True)
-        (self.folder / FIT_CHECKPOINT).unlink(missing_ok=True)
+    def clear(self) -> None:
+        """Forget everything saved, the state files first (without them nothing is resumed):
+        the run has written its results, and running its command again trains again."""
+        for name in (STATE, FIT_STATE, FIT_CHECKPOINT):
+            (self.folder / name).unlink(missing_ok=True)
+        for pattern in ("round-*.ckpt", "train-*.npz"):
+            for path in self.folder.glob(pattern):
+                path.unlink(missing_ok=True)
+        with suppress(OSError):  # not empty: someone else's files, left alone
+            self.folder.rmdir()
 
     def _checkpoint(self, rounds: int) -> Path:
         return self.folder / f"round-{rounds}.ckpt"
@@ -106,13 +127,38 @@ class RoundStore:
 
 class SaveProgress(pl.Callback):
     """Saves the fit to a ``RoundStore`` every ``every_n_steps`` training steps so a killed run
-    continues from there. Not at the fit's last step: the run's results follow it directly. Place
-    it after the rollout callback, so a saved step's measurement is already done."""
+    continues from there, and, with ``signals``, at the end of the step a stop signal came in,
+    then stops the fit. Not at the fit's last step: the run's results follow it directly. Place
+    it after the rollout callback, so a saved step's measurement is already done.
 
-    def __init__(self, store: RoundStore, round_index: int, every_n_steps: int) -> None:
+    resume: whether rerunning the same command resumes (``resume=true``), for the stop's line."""
+
+    def __init__(
+        self,
+        store: RoundStore,
+        round_index: int,
+        every_n_steps: int,
+        signals: StopSignals | None = None,
+        *,
+        resume: bool = True,
+    ) -> None:
         self.store, self.round_index, self.every_n_steps = store, round_index, every_n_steps
+        self.signals, self.resume = signals, resume
+
+    def on_train_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        if trainer.world_size > 1:
+            # A save is collective, which one signalled rank cannot make alone: under DDP a
+            # signal stops the fit Lightning's way, without saving (untested: no cluster here).
+            self.signals = None
+        if self.signals is not None:
+            self.signals.take_sigterm()
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         step = trainer.global_step
-        if step % self.every_n_steps == 0 and step < trainer.max_steps:
+        stopping = self.signals is not None and self.signals.pending is not None
+        if step < trainer.max_steps and (step % self.every_n_steps == 0 or stopping):
             self.store.save_fit(trainer, self.round_index)
+        if stopping and step < trainer.max_steps:
+            rerun = "rerun the same command" if self.resume else "rerun it with resume=true"
+            saved = f" at step {step}; the mid-fit checkpoint is saved, {rerun} to resume"
+            raise self.signals.stop(self.signals.pending, saved)

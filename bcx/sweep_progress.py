@@ -5,12 +5,17 @@ bar: with the basic launcher the jobs run in this process and draw their own bar
 job is what a CI or cluster log should hold. The tally is read from the sweep folder (a job that
 finished holds ``metrics.json``, one that failed ``failed.json``), so it stays right when a
 launcher runs jobs in other processes.
+
+A grid sweep (Hydra's basic sweeper) with a failed job ends with a non-zero exit once every
+other job has run. A search (any other sweeper, such as Optuna's) counts a failed trial as one of
+its results: it goes on, and its exit stays 0.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -76,11 +81,22 @@ class SweepProgress(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         log.info("sweep done: %s (%s)", self.tally(sweep_dir), sweep_dir)
+        finished, failed = self.counts(sweep_dir)
+        if failed and config.hydra.sweeper._target_.endswith(".BasicSweeper"):
+            sys.exit(
+                f"bcx: {failed} of {finished + failed} jobs failed (each one's error is in its "
+                f"'failed' line above); the finished jobs' results are kept in {sweep_dir}"
+            )
+
+    def counts(self, sweep_dir: Path) -> tuple[int, int]:
+        """(finished, failed) jobs of the sweep so far."""
+        finished = sum(1 for _ in sweep_dir.glob(f"*/{METRICS_FILE}"))
+        failed = sum(1 for _ in sweep_dir.glob(f"*/{FAILED_FILE}")) + self.crashed
+        return finished, failed
 
     def tally(self, sweep_dir: Path) -> str:
         """'<n> finished, <m> failed[, <k> to go], <time> elapsed' for the sweep so far."""
-        finished = sum(1 for _ in sweep_dir.glob(f"*/{METRICS_FILE}"))
-        failed = sum(1 for _ in sweep_dir.glob(f"*/{FAILED_FILE}")) + self.crashed
+        finished, failed = self.counts(sweep_dir)
         to_go = f", {self.total - finished - failed} to go" if self.total is not None else ""
         elapsed = _duration(time.time() - self.sweep_started)
         return f"{finished} finished, {failed} failed{to_go}, {elapsed} elapsed"

@@ -10,7 +10,9 @@ import logging
 import math
 import sys
 import time
+import traceback
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,10 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from bcx.callbacks.shift import ShiftCallback
+from bcx.command_line import check_command_line
 from bcx.config import validate
 from bcx.data import store
 from bcx.data.collector import Collector
@@ -33,12 +37,12 @@ from bcx.data.datamodule import DemoDataModule
 from bcx.data.demos import Demonstrations
 from bcx.data.minari import check_recorded_on, read_metadata, read_minari
 from bcx.envs import learner_features
-from bcx.errors import BCXError, exit_with
+from bcx.errors import BCXError, Stopped, exit_with
 from bcx.experts.base import Expert, check_matches_env
 from bcx.figures import action_samples, compounding_error
 from bcx.heads import PolicyHead
 from bcx.io import atomic_write_json
-from bcx.loggers import build_logger, finish_loggers, log_video
+from bcx.loggers import build_logger, check_run_dir, finish_loggers, log_video
 from bcx.mitigations.base import Mitigation
 from bcx.module import BCModule
 from bcx.policy import Policy
@@ -46,6 +50,7 @@ from bcx.progress import shown
 from bcx.provenance import provenance
 from bcx.quiet import quiet
 from bcx.rounds import RoundStore, SaveProgress
+from bcx.signals import StopSignals
 from bcx.summary import FAILED_FILE, print_table, reading, write_metrics
 from bcx.video import check_can_record, record_episode
 
@@ -53,9 +58,13 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 log = logging.getLogger("bcx")
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
-    """One experiment; returns the final metrics (also written to ``<run_dir>/metrics.json``)."""
+def run(cfg: DictConfig, signals: StopSignals | None = None) -> dict[str, float]:
+    """One experiment; returns the final metrics (also written to ``<run_dir>/metrics.json``).
+
+    signals: the stop signals main() listens for; with them a fit a signal stops saves its
+    mid-fit checkpoint first (``bcx.signals.StopSignals``)."""
     validate(cfg)
+    check_run_dir(cfg.run_dir)  # before any work: never overwrite a finished run
     if cfg.rollout.video:
         check_can_record(cfg.env)  # an env that cannot render fails now, not after training
     started = time.perf_counter()
@@ -73,7 +82,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     shift = build_shift_callback(cfg, envs, expert, val, train)
     logger = build_logger(cfg)
-    fit = RoundFitter(cfg, logger, shift, lambda data: new_module(cfg, envs[0], data, head))
+    fit = RoundFitter(
+        cfg, logger, shift, lambda data: new_module(cfg, envs[0], data, head), signals
+    )
     module, trainer, history = fit.rounds(mitigation, collector, train, val)
     metrics = final_metrics(trainer, shift)
     if trainer.is_global_zero:
@@ -92,25 +103,37 @@ def run(cfg: DictConfig) -> dict[str, float]:
             path = Path(cfg.run_dir) / "videos" / "rollout.mp4"
             video = record_episode(policy_fn, cfg.env, cfg.rollout.seed, path)
             log_video(trainer.loggers, video, step=trainer.global_step)
+        (Path(cfg.run_dir) / FAILED_FILE).unlink(missing_ok=True)  # an earlier try's, if any
+    fit.store.clear()  # only now: a run killed before its results were written still resumes
     finish_loggers(trainer.loggers, metrics)
     return metrics
 
 
 class RoundFitter:
     """Fits the learner once per mitigation round. Keeps what a rerun of the same command needs
-    in a ``RoundStore``: each finished round of a multi-round run, and the latest mid-fit
-    checkpoint of every run; with ``resume=true`` a rerun continues from them."""
+    in a ``RoundStore``: each finished round of a multi-round run with the rounds' metrics so
+    far, and the latest mid-fit checkpoint of every run; with ``resume=true`` a rerun continues
+    from them. The caller clears the store once the run's results are written."""
 
-    def __init__(self, cfg: DictConfig, logger, shift: ShiftCallback, new_module) -> None:
+    def __init__(
+        self,
+        cfg: DictConfig,
+        logger,
+        shift: ShiftCallback,
+        new_module,
+        signals: StopSignals | None = None,
+    ) -> None:
         self.cfg, self.logger, self.shift, self.new_module = cfg, logger, shift, new_module
         self.store = RoundStore(cfg.resume_dir, run_key(cfg))
+        self.signals = signals
         self.seconds = 0.0
 
     def rounds(self, mitigation: Mitigation, collector: Collector, train, val):
-        """(module, last trainer, per-round metrics) after all of the mitigation's rounds."""
+        """(module, last trainer, per-round metrics) after all of the mitigation's rounds; a
+        resumed run's metrics include the saved rounds'."""
         cfg = self.cfg
         saved = self.store.load() if cfg.resume and mitigation.rounds > 1 else None
-        first, checkpoint, module = 0, None, self.new_module(train)
+        first, checkpoint, module, history = 0, None, self.new_module(train), []
         if saved is not None:
             log.info("resuming after round %d from %s", saved.completed_rounds, self.store.folder)
             first, train, checkpoint = saved.completed_rounds, saved.train, saved.checkpoint
@@ -118,7 +141,8 @@ class RoundFitter:
             module = self.new_module(train)
             # The learner gathers the next round's data before fit() restores the checkpoint.
             module.load_state_dict(torch.load(checkpoint, weights_only=False)["state_dict"])
-        trainer, history = None, []
+            history = list(saved.history)
+        trainer = None
         for index in range(first, mitigation.rounds):
             gathered_before = dict(collector.timing)
             if index > 0:
@@ -143,8 +167,9 @@ class RoundFitter:
                 {"round": index, "data/pairs": len(train), **timing, **self.shift.latest}
             )
             if index + 1 < mitigation.rounds:
-                checkpoint = self.store.save(trainer, index + 1, train, collector.next_seed)
-        self.store.clear_fit()
+                checkpoint = self.store.save(
+                    trainer, index + 1, train, collector.next_seed, history
+                )
         if trainer is None:  # resumed after the budget's last round: measure that learner
             trainer = build_trainer(cfg, self.logger, first)
             self.shift.expert_labels = len(train) + len(val)
@@ -167,7 +192,9 @@ class RoundFitter:
         round_count = index + 1 if warm else 1
         self.shift.expert_labels = len(train) + len(val)
         self.shift.set_training_data(train)
-        progress = SaveProgress(self.store, index, cfg.checkpoint.every_n_steps)
+        progress = SaveProgress(
+            self.store, index, cfg.checkpoint.every_n_steps, self.signals, resume=cfg.resume
+        )
         trainer = build_trainer(cfg, self.logger, round_count, self.shift, progress)
         data = DemoDataModule(
             train,
@@ -177,8 +204,9 @@ class RoundFitter:
             first_step=(round_count - 1) * cfg.trainer.max_steps,
         )
         started = time.perf_counter()
-        # bcx wrote the checkpoint itself: it holds optimizer and loop state, not just weights.
-        trainer.fit(module, datamodule=data, ckpt_path=checkpoint, weights_only=False)
+        with self.signals.fitting() if self.signals else nullcontext():
+            # bcx wrote the checkpoint itself: it holds optimizer and loop state, not only weights.
+            trainer.fit(module, datamodule=data, ckpt_path=checkpoint, weights_only=False)
         self.seconds += time.perf_counter() - started
         return trainer
 
@@ -240,9 +268,16 @@ def load_demonstrations(
     }
     stem = f"{cfg.env.id.replace('/', '_')}-{len(seeds)}ep"
     path = store.cache_path(cfg.data.cache_dir, key, stem)
-    demos, reused = store.load_or_create(
-        path, lambda: mitigation.demonstrations(collector, cfg.data.episodes)
-    )
+    # The cache is written in one piece once every episode is in: a stop leaves none of it.
+    interrupted = "during demonstration collection; nothing was cached, rerun to collect again"
+    try:
+        demos, reused = store.load_or_create(
+            path, lambda: mitigation.demonstrations(collector, cfg.data.episodes)
+        )
+    except KeyboardInterrupt:
+        raise Stopped("interrupted", 130, f" {interrupted}") from None
+    except Stopped as stop:
+        raise stop.during(f" {interrupted}") from None
     collector.next_seed = cfg.data.seed + cfg.data.episodes
     log.info(
         "%s %d expert episodes (%d pairs): %s",
@@ -396,20 +431,67 @@ def final_metrics(trainer: pl.Trainer, shift: ShiftCallback) -> dict[str, float]
     return {**logged, **shift.latest}
 
 
+def cli() -> None:
+    """The ``bcx`` command: the command line checked first (Hydra's own config errors and bad
+    values end with one line and exit 2 before Hydra creates or rewrites a run folder), then the
+    Hydra app."""
+    try:
+        check_command_line(sys.argv[1:], CONF_DIR, "train")
+    except BCXError as error:
+        exit_with("bcx", error)
+    main()
+
+
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> dict[str, float] | float | None:
-    """The final metrics; a sweeper that optimizes (``optimized_metric``) gets that one value."""
+    """The final metrics; a sweeper that optimizes (``optimized_metric``) gets that one value.
+
+    Bad input ends a run with ``bcx: error: ...`` and exit 2; a signal or Ctrl-C with one line
+    saying what was kept and exit 128 + the signal's number. In a multirun a failed job, whatever
+    the exception, leaves failed.json (its error and traceback) and the sweep goes on; the sweep
+    ends non-zero (``bcx.sweep_progress``)."""
     quiet()
+    sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        return sweep_value(cfg, run(cfg))
+        with StopSignals() as signals:
+            return sweep_value(cfg, run(cfg, signals))
+    except (Stopped, KeyboardInterrupt, SIGTERMException) as stop:
+        # Ctrl-C outside a fit (Lightning handles it in one); SIGTERM in a fit where bcx could
+        # not take it over (a launcher's own handler), which Lightning ends with exit 0.
+        if not isinstance(stop, Stopped):
+            cause = "interrupted" if isinstance(stop, KeyboardInterrupt) else "stopped by SIGTERM"
+            stop = Stopped(cause, 130 if isinstance(stop, KeyboardInterrupt) else 143)
+        print(f"bcx: {stop}", file=sys.stderr)
+        if sweeping:
+            record_failure(cfg, stop)
+        sys.exit(stop.code)  # the whole sweep stops, as one run does
     except BCXError as error:
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            print(f"bcx: error: {error}", file=sys.stderr)
-            # Let the sweep go on to its other jobs and its report, which lists this job as
-            # failed with this message and ends the sweep with a non-zero exit.
-            atomic_write_json(Path(cfg.run_dir) / FAILED_FILE, {"error": str(error)})
-            return sweep_value(cfg, {})
-        exit_with("bcx", error)
+        if not sweeping:
+            exit_with("bcx", error)
+        print(f"bcx: error: {error}", file=sys.stderr)
+        failure: Exception = error
+    except Exception as error:
+        if not sweeping:
+            raise
+        log.exception("sweep job failed: %s: %s", type(error).__name__, error)
+        failure = error
+    # A failed sweep job: the sweep goes on to its other jobs and its report, which list this
+    # one as failed with its error, and ends with a non-zero exit.
+    record_failure(cfg, failure)
+    return sweep_value(cfg, {})
+
+
+def record_failure(cfg: DictConfig, error: BaseException) -> None:
+    """failed.json in the run folder: the error's message (with its type, for an unexpected
+    one) and its traceback."""
+    expected = isinstance(error, BCXError | Stopped)
+    atomic_write_json(
+        Path(cfg.run_dir) / FAILED_FILE,
+        {
+            "error": str(error) if expected else f"{type(error).__name__}: {error}",
+            "traceback": "".join(traceback.format_exception(error)),
+        },
+    )
 
 
 def sweep_value(cfg: DictConfig, metrics: dict[str, float]) -> dict[str, float] | float | None:
@@ -429,4 +511,4 @@ def sweep_value(cfg: DictConfig, metrics: dict[str, float]) -> dict[str, float] 
 
 
 if __name__ == "__main__":
-    main()
+    cli()

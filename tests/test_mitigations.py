@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import gymnasium as gym
@@ -122,7 +123,7 @@ def test_domain_augmentation_on_an_env_without_one_names_the_fallback(make_cfg):
         run(cfg)
 
 
-def test_dagger_resumes_a_killed_run_at_its_round(make_cfg, tmp_path, monkeypatch):
+def test_dagger_resumes_a_killed_run_at_its_round(make_cfg, tmp_path, monkeypatch, caplog):
     overrides = (
         "env=lane",
         "data.episodes=2",
@@ -132,7 +133,13 @@ def test_dagger_resumes_a_killed_run_at_its_round(make_cfg, tmp_path, monkeypatc
         "rollout.episodes=2",
         *TINY,
     )
-    complete = run(make_cfg(*overrides, f"resume_dir={tmp_path / 'uninterrupted'}"))
+    complete = run(
+        make_cfg(
+            *overrides,
+            f"resume_dir={tmp_path / 'uninterrupted'}",
+            f"run_dir={tmp_path / 'complete'}",
+        )
+    )
 
     gather = Dagger.next_round
 
@@ -145,9 +152,11 @@ def test_dagger_resumes_a_killed_run_at_its_round(make_cfg, tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         run(make_cfg(*overrides))
     monkeypatch.setattr(Dagger, "next_round", gather)
-    resumed = run(make_cfg(*overrides))
+    with caplog.at_level(logging.INFO, logger="bcx"):
+        resumed = run(make_cfg(*overrides))
+    assert "resuming after round 2" in caplog.text  # rounds 0 and 1 were not redone
     rounds = json.loads((tmp_path / "run" / "metrics.json").read_text())["rounds"]
-    assert [r["round"] for r in rounds] == [2]  # rounds 0 and 1 were not redone
+    assert [r["round"] for r in rounds] == [0, 1, 2]  # and their history is carried forward
     assert resumed["expert/labels"] == complete["expert/labels"]  # same data gathered
 
 

@@ -142,7 +142,8 @@ def test_sweep_progress_counts_failed_jobs_as_failed(tmp_path, caplog):
             if name:
                 (tmp_path / str(job) / name).write_text(json.dumps(content))
             progress.on_job_end(config, JobReturn(status=status))
-        progress.on_multirun_end(sweep_config(tmp_path))
+        with pytest.raises(SystemExit, match="2 of 3 jobs failed"):
+            progress.on_multirun_end(sweep_config(tmp_path))
     lines = [r.getMessage() for r in caplog.records]
     assert lines[0].startswith("sweep of 3 jobs")
     assert lines[1] == "sweep job 1/3 started: seed=0"  # the swept key only
@@ -171,7 +172,8 @@ def test_sweep_progress_registered_on_the_command_line_reports_a_real_sweep(tmp_
         "++hydra.callbacks.progress._target_=bcx.sweep_progress.SweepProgress",
         cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr
+    assert "bcx: 1 of 2 jobs failed" in result.stderr
     out = result.stdout + result.stderr
     assert "sweep job 1/2 started: data.val_episodes=1" in out
     assert "sweep job 1/2 finished" in out and "1 finished, 0 failed, 1 to go" in out

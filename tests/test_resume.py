@@ -1,9 +1,11 @@
 """Kill-and-resume: a run killed mid-training and rerun with the same command ends with the same
-metrics, bit for bit, as one that was never interrupted."""
+metrics, bit for bit, as one that was never interrupted; a multi-round run resumed so reports
+every round, and a finished one leaves nothing to resume."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -11,7 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import run_cli
+import pytest
+
+from bcx.mitigations.dagger import Dagger
+from bcx.train import run
+from tests.conftest import TINY, run_cli
 
 # Flow matching draws noise on every training step, so its metrics only match if the resumed
 # fit continues the random stream as well as the weights, optimizer and batch order.
@@ -105,3 +111,54 @@ def test_display_switches_do_not_change_the_resume_key():
     hidden = ["trainer.enable_progress_bar=false", "rollout.video=false"]
     assert key(*shown) == key(*hidden)
     assert key("optim.lr=3e-4") != key("optim.lr=1e-3")
+
+
+# DAgger at a tiny scale: its rounds, each fit from scratch on the data gathered so far.
+DAGGER = (
+    "env=lane",
+    "data.episodes=2",
+    "mitigation=dagger",
+    "trainer.max_steps=50",
+    "rollout.episodes=2",
+    *TINY,
+)
+
+
+def _rounds(run_dir: Path) -> tuple[list[int], int]:
+    """(the round numbers in metrics.json's ``rounds``, its ``run.rounds``)."""
+    result = json.loads((run_dir / "metrics.json").read_text())
+    return [r["round"] for r in result["rounds"]], result["run"]["rounds"]
+
+
+def test_a_finished_multi_round_run_is_cleared_so_its_rerun_trains_every_round(
+    make_cfg, tmp_path, caplog
+):
+    with caplog.at_level(logging.INFO, logger="bcx"):
+        for name in ("first", "again"):
+            run(make_cfg(*DAGGER, "mitigation.rounds=2", f"run_dir={tmp_path / name}"))
+            assert _rounds(tmp_path / name) == ([0, 1], 2)
+            assert not list((tmp_path / "rounds").glob("*/*"))  # nothing left to resume
+    assert "resuming" not in caplog.text
+
+
+def test_a_resumed_multi_round_run_reports_every_round(make_cfg, tmp_path, monkeypatch, caplog):
+    gather = Dagger.next_round
+
+    def killed_in_round_two(self, index, *args):
+        if index == 2:
+            raise KeyboardInterrupt  # as if the process died while gathering round 2
+        return gather(self, index, *args)
+
+    monkeypatch.setattr(Dagger, "next_round", killed_in_round_two)
+    with pytest.raises(KeyboardInterrupt):
+        run(make_cfg(*DAGGER, "mitigation.rounds=3"))
+    (state,) = (tmp_path / "rounds").glob("*/state.json")
+    saved = json.loads(state.read_text())["rounds"]  # the finished rounds' metrics
+    monkeypatch.setattr(Dagger, "next_round", gather)
+    with caplog.at_level(logging.INFO, logger="bcx"):
+        run(make_cfg(*DAGGER, "mitigation.rounds=3", f"run_dir={tmp_path / 'resumed'}"))
+    assert "resuming after round 2" in caplog.text
+    assert _rounds(tmp_path / "resumed") == ([0, 1, 2], 3)
+    rounds = json.loads((tmp_path / "resumed" / "metrics.json").read_text())["rounds"]
+    assert rounds[:2] == saved
+    assert rounds[0]["data/pairs"] < rounds[1]["data/pairs"] < rounds[2]["data/pairs"]

@@ -103,7 +103,7 @@ def test_a_failed_job_keeps_the_other_ones_results_under_joblib(tmp_path, cache_
     assert "1 of 2 jobs failed" in result.stderr
     sweep = tmp_path / "sweep"
     (failed,) = sweep.glob("*/failed.json")
-    reason = "optim.lr must be a number > 0 (got -1)"
+    reason = "optim.lr must be a finite number > 0 (got -1)"
     assert reason in json.loads(failed.read_text())["error"]
     (run,) = finished_runs(sweep)
     assert run["config"]["optim"]["lr"] == 0.001

@@ -26,9 +26,10 @@ def test_bc_on_inverted_pendulum_beats_random_by_a_wide_margin(make_cfg):
     assert metrics["train/nll"] < 0  # a sharp density: well below the unit-Gaussian NLL
 
 
-def test_few_lane_demos_drift_off_the_road(make_cfg):
-    """Trained on 2 narrow expert episodes, the learner is worse where it drives itself, and
-    leaves the road. Over 3 collection seeds, since which roads the 2 demos show matters."""
+def test_few_lane_demos_drift_off_the_road(make_cfg, tmp_path):
+    """Trained on 2 narrow expert episodes, the learner's loss is higher on the states it drives
+    to itself than on those it was trained on (the lecture's gap, per-state medians), and it
+    leaves the road. On 3 collection seeds of this test's own, each its own run folder."""
     runs = [
         run(
             make_cfg(
@@ -37,14 +38,15 @@ def test_few_lane_demos_drift_off_the_road(make_cfg):
                 f"data.seed={data_seed}",
                 "trainer.max_steps=600",
                 "rollout.episodes=16",
+                f"run_dir={tmp_path / f'seed{data_seed}'}",
                 *TINY,
             )
         )
-        for data_seed in (0, 10, 20)
+        for data_seed in (31, 32, 33)
     ]
     for metrics in runs:
-        assert metrics["shift/on_policy_nll"] > metrics["shift/dataset_nll"]
-        assert metrics["shift/on_policy_mse"] > metrics["shift/dataset_mse"]
+        assert metrics["shift/gap_median"] > 0
+        assert metrics["shift/on_policy_mse"] > metrics["shift/train_mse"]
         assert metrics["expert/return"] > metrics["rollout/return"]
     assert np.mean([m["rollout/success"] for m in runs]) < 0.8  # the expert never leaves it
 
@@ -64,12 +66,12 @@ def test_run_writes_metrics_json_and_a_loadable_checkpoint(make_cfg, tmp_path):
     assert "policy.obs_mean" in state["state_dict"]  # normalization travels with the weights
 
 
-def test_demonstrations_are_cached_and_reused(make_cfg, cache_dir):
+def test_demonstrations_are_cached_and_reused(make_cfg, cache_dir, tmp_path):
     overrides = ("env=reacher", "data.episodes=3", "data.seed=77", "trainer.max_steps=20", *TINY)
-    run(make_cfg(*overrides))
+    run(make_cfg(*overrides, f"run_dir={tmp_path / 'first'}"))
     files = sorted(cache_dir.glob("Reacher-v5-3ep-*.npz"))
     stamp = [f.stat().st_mtime_ns for f in files]
-    run(make_cfg(*overrides))
+    run(make_cfg(*overrides, f"run_dir={tmp_path / 'second'}"))
     assert sorted(cache_dir.glob("Reacher-v5-3ep-*.npz")) == files
     assert [f.stat().st_mtime_ns for f in files] == stamp  # read, not rewritten
     assert not list(cache_dir.glob(".*.tmp"))  # no half-written leftovers
@@ -85,9 +87,9 @@ def test_wandb_logger_writes_an_offline_run_without_network(make_cfg, tmp_path, 
 
 def test_same_command_and_seed_give_identical_metrics(make_cfg, tmp_path):
     overrides = ("env=reacher", "data.episodes=3", "trainer.max_steps=150", "seed=3", *TINY)
-    first = run(make_cfg(*overrides))
-    second = run(make_cfg(*overrides))
+    first = run(make_cfg(*overrides, f"run_dir={tmp_path / 'first'}"))
+    second = run(make_cfg(*overrides, f"run_dir={tmp_path / 'second'}"))
     assert first == second  # bit for bit, on CPU
-    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    saved = json.loads((tmp_path / "second" / "metrics.json").read_text())
     assert len(saved["provenance"]["git"]["commit"]) == 40
     assert saved["provenance"]["versions"]["torch"].startswith("2.")

@@ -29,6 +29,7 @@ import numpy as np
 
 from bcx.data.demos import Demonstrations
 from bcx.errors import BCXError
+from bcx.io import umask
 
 MAIN_FILE, METADATA_FILE = "main_data.hdf5", "metadata.json"
 # The Minari release whose on-disk format is written; every 0.5.x reader lists it as supported.
@@ -179,6 +180,14 @@ def _read_episode(group: h5py.Group, name: str) -> tuple[np.ndarray, np.ndarray,
             f"{name} has {len(obs)} observations, {len(actions)} actions and {len(rewards)} "
             "rewards; Minari stores T+1 observations for T actions and rewards."
         )
+    for key, rows in (("observations", obs[:-1]), ("actions", actions)):
+        bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+        if len(bad):
+            raise BCXError(
+                f"{name}/{key} holds NaN or inf values in {len(bad)} of its {len(rows)} rows "
+                f"(the first at step {bad[0]}); bcx trains only on finite observations and "
+                "actions: repair or drop that episode."
+            )
     return obs[:-1], actions, rewards
 
 
@@ -228,6 +237,7 @@ def write_minari(
         for file in (tmp / "data").iterdir():  # on disk before the rename publishes them
             with open(file, "rb") as f:
                 os.fsync(f.fileno())
+        tmp.chmod(0o777 & ~umask())  # mkdtemp makes it 0700: private to its owner
         tmp.rename(path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,13 +1,16 @@
 """On-disk cache of demonstrations, keyed by everything that determines them.
 
 Files are written to a temporary name in the same folder and renamed into place, so parallel
-sweep jobs either see a complete file or none, and a crash never leaves a half-written one.
+sweep jobs either see a complete file or none, and a crash never leaves a half-written one. A
+file damaged anyway (zeroed, truncated by a full disk) is treated as absent, with a warning naming
+it, and replaced: a rerun heals it rather than failing on it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -16,9 +19,10 @@ from typing import IO, Any
 import numpy as np
 
 from bcx.data.demos import Demonstrations
-from bcx.io import atomic_write
+from bcx.io import atomic_write, describe
 
 FORMAT_VERSION = 1  # bump when collection changes what the same key would produce
+log = logging.getLogger(__name__)
 
 
 def cache_path(cache_dir: str | Path, key: dict[str, Any], stem: str) -> Path:
@@ -37,19 +41,55 @@ def write_npz(file: IO[bytes], demos: Demonstrations) -> None:
 
 
 def load(path: Path) -> Demonstrations | None:
-    """The cached demonstrations, or None when the file is missing or unreadable."""
+    """The demonstrations saved at ``path``, or None when there are none: the file is missing,
+    or it is damaged (empty, truncated, arrays that do not fit together), which a warning naming
+    the file says. Either way the caller makes them afresh and its save replaces the file."""
     try:
         with np.load(path) as arrays:
-            return Demonstrations(**{name: arrays[name] for name in arrays.files})
-    except (FileNotFoundError, OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+            demos = Demonstrations(**{name: arrays[name] for name in arrays.files})
+        problem = _mismatch(demos)
+    except FileNotFoundError:
         return None
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as err:
+        problem = describe(err)
+    if problem is None:
+        return demos
+    log.warning("%s is damaged (%s); treating it as absent", path, problem)
+    return None
 
 
 def load_or_create(path: Path, create: Callable[[], Demonstrations]) -> tuple[Demonstrations, bool]:
-    """(demos, reused): read the cache, or create and save it."""
+    """(demos, reused): read the cache, or create the demonstrations and save them there. A cache
+    that cannot be written (a full disk, a read-only folder) costs only the reuse: a warning
+    says so and the caller goes on with the demonstrations just made."""
     cached = load(path)
     if cached is not None:
         return cached, True
     demos = create()
-    save(demos, path)
+    try:
+        save(demos, path)
+    except OSError as err:
+        log.warning(
+            "could not cache the demonstrations (%s); going on without the cache: the next run "
+            "of this config collects them again",
+            err,
+        )
     return demos, False
+
+
+def _mismatch(demos: Demonstrations) -> str | None:
+    """How the arrays fail to fit together as Demonstrations, or None when they do."""
+    steps, lengths = len(demos.obs), demos.episode_lengths
+    if (
+        demos.obs.ndim == 2
+        and demos.actions.shape[:1] == (steps,)
+        and demos.actions.ndim == 2
+        and lengths.ndim == 1
+        and int(lengths.sum()) == steps
+        and demos.returns.shape == lengths.shape
+    ):
+        return None
+    return (
+        f"obs {demos.obs.shape}, actions {demos.actions.shape}, episode_lengths summing to "
+        f"{int(lengths.sum())} and returns {demos.returns.shape} do not fit together"
+    )

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Independent, Normal
 
+from bcx.errors import BCXError
 from bcx.heads.base import PolicyHead, clamp_to_bounds
 
 
@@ -21,6 +22,11 @@ class GaussianHead(PolicyHead):
         max_log_std: float = 2.0,
     ) -> None:
         super().__init__(in_features=in_features, action_dim=action_dim)
+        if not min_log_std < max_log_std:
+            raise BCXError(
+                f"policy.min_log_std must be smaller than policy.max_log_std "
+                f"(got {min_log_std!r} and {max_log_std!r})."
+            )
         self.mean = nn.Linear(in_features, action_dim)
         self.log_std = nn.Linear(in_features, action_dim)
         self.min_log_std = min_log_std

@@ -1,0 +1,139 @@
+"""The ``bcx`` command line, checked before Hydra runs anything.
+
+Hydra reports its own config errors (an override it cannot parse, a key the config lacks, an
+unknown group option) with exit code 1 and several lines, after nothing but before the task;
+``check_command_line`` composes the same config once beforehand, so they end as all of bcx's bad
+input does: one sentence naming the key and what is allowed, exit code 2. For a single run it
+also validates every value (``bcx.config.validate``), so a bad value stops before Hydra creates
+the run folder or rewrites an earlier run's ``.hydra/``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from hydra import compose, initialize_config_dir
+from hydra._internal.utils import get_args_parser
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override, ValueType
+from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from bcx.config import validate
+from bcx.errors import BCXError
+from bcx.loggers import check_run_dir
+from bcx.schema import allowed_keys, nearest
+
+ENUMERABLE = (ValueType.CHOICE_SWEEP, ValueType.SIMPLE_CHOICE_SWEEP, ValueType.RANGE_SWEEP)
+
+
+def check_command_line(argv: Sequence[str], config_dir: str, config_name: str) -> None:
+    """Raise BCXError when ``<argv>`` names a key, option or value the config rejects. Hydra's
+    own commands (--help, --cfg, --info, another config) are left to Hydra; a multirun is checked
+    with the first value of each sweep, and its values job by job, where the app validates."""
+    args = get_args_parser().parse_args(list(argv))
+    own = (args.help, args.hydra_help, args.cfg, args.info, args.shell_completion)
+    other = (args.config_path, args.config_name, args.config_dir, args.experimental_rerun)
+    if any(own) or any(other):
+        return
+    parsed = [_parse(line) for line in args.overrides]
+    overrides = [line for line in map(_first_value, parsed) if line is not None]
+    cfg = _compose(config_dir, config_name, overrides)
+    sweeps = any(o.is_sweep_override() for o in parsed)
+    if args.multirun or sweeps or cfg.hydra.mode == RunMode.MULTIRUN:
+        return
+    validate(cfg)
+    # Hydra rewrites <run dir>/.hydra/ as it starts: refuse a finished run's folder before that.
+    is_default = OmegaConf.is_interpolation(cfg, "run_dir")
+    check_run_dir(cfg.hydra.run.dir if is_default else cfg.run_dir)
+
+
+def _parse(line: str) -> Override:
+    try:
+        return OverridesParser.create().parse_override(line)
+    except HydraException as err:
+        reason = str(err).split("\nSee ")[0].strip()
+        raise BCXError(
+            f"{line} is not a valid override ({reason}); the grammar: "
+            "https://hydra.cc/docs/advanced/override_grammar/basic/."
+        ) from err
+
+
+def _first_value(override: Override) -> str | None:
+    """The override as one value: a choice or range sweep's first; None for a sweep that cannot
+    be enumerated (an Optuna interval), whose key the first job checks."""
+    if not override.is_sweep_override():
+        return override.input_line
+    if override.value_type not in ENUMERABLE:
+        return None
+    first = next(iter(override.sweep_string_iterator()), None)
+    return None if first is None else f"{override.get_key_element()}={first}"
+
+
+def _compose(config_dir: str, config_name: str, overrides: list[str]) -> DictConfig:
+    with initialize_config_dir(config_dir, version_base="1.3"):
+        try:
+            return compose(config_name, overrides=overrides, return_hydra_config=True)
+        except MissingConfigException as err:
+            raise BCXError(_missing_option(err)) from err
+        except ConfigCompositionException as err:
+            key = _unknown(err)
+            if key is None:
+                raise BCXError(one_line(err)) from err
+            raise BCXError(_unknown_key(key, _compose_known(config_name, overrides))) from err
+        except (HydraException, OmegaConfBaseException) as err:
+            raise BCXError(one_line(err)) from err
+
+
+def _unknown(err: Exception) -> str | None:
+    """The key of Hydra's 'Could not override' error: a key the config lacks."""
+    found = re.match(r"Could not override '([^']+)'", str(err))
+    return found[1] if found else None
+
+
+def _compose_known(config_name: str, overrides: list[str]) -> DictConfig:
+    """The config without the overrides of keys it lacks, to find the keys it has."""
+    while True:
+        try:
+            return compose(config_name, overrides=overrides)
+        except ConfigCompositionException as err:
+            key = _unknown(err)
+            if key is None:
+                raise
+            overrides = [o for o in overrides if not o.startswith(f"{key}=")]
+
+
+def _missing_option(err: MissingConfigException) -> str:
+    """``env=nope`` -> 'env=nope is not an option of env; did you mean ...? options: ...'."""
+    if not err.missing_cfg_file or not err.options:
+        return one_line(err)
+    group, _, name = err.missing_cfg_file.rpartition("/")
+    options = sorted(err.options)
+    near = nearest(name, options)
+    hint = f"did you mean {group}={near}? " if near else ""
+    return f"{group}={name} is not an option of {group}; {hint}options: {', '.join(options)}."
+
+
+def _unknown_key(key: str, cfg: DictConfig) -> str:
+    """A key Hydra could not override: the nearest key beside it; else the keys bcx takes
+    there, or, where any key may be added (env.kwargs), how to add one."""
+    section, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(cfg, section) if section else cfg
+    known = allowed_keys(cfg, section)
+    where = f"of {section}" if section else "of bcx's config"
+    prefix = f"{section}." if section else ""
+    near = nearest(leaf, known if known is not None else list(node or ()))
+    if near is not None:
+        return f"{key} is not a key {where}; did you mean {prefix}{near}?"
+    if known is not None:
+        return f"{key} is not a key {where}; allowed: {', '.join(prefix + k for k in known)}."
+    return f"{key} is not a key {where}; to add a new key, write +{key}=<value>."
+
+
+def one_line(err: Exception) -> str:
+    """Hydra's multi-line message as one sentence."""
+    lines = [line.strip().rstrip(".") for line in str(err).splitlines() if line.strip()]
+    return "; ".join(lines) + "."

@@ -1,0 +1,218 @@
+"""The config schema (bcx/schema.py, run by bcx.config.validate) and the command-line check
+(bcx/command_line.py): each bad value of the QA catalogue (D5, D8, D9, D10, D13, D17) stops
+before any work with one sentence that names the key and what it allows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from bcx.callbacks.shift import POPULATIONS, shift_metrics
+from bcx.command_line import check_command_line
+from bcx.config import validate
+from bcx.errors import BCXError
+from bcx.heads.gaussian import GaussianHead
+from bcx.schema import hint_rule, metric_names
+from bcx.train import CONF_DIR
+from tests.conftest import TINY, run_cli
+
+# The catalogue's $B: 3 episodes of InvertedPendulum-v5 (at most 3000 pairs), 2 evaluation ones.
+B = (
+    "env=inverted_pendulum",
+    "data.episodes=3",
+    "trainer.max_steps=100",
+    "rollout.episodes=2",
+    "rollout.every_n_steps=100",
+)
+
+BAD = {  # catalogue row: (overrides, what the message must say)
+    "K4": ("+data.episode=5", "data.episode is not a key of data; did you mean data.episodes?"),
+    "K5": ("+trainer.max_step=10", "trainer.max_step is not a parameter of pytorch_lightning"),
+    "K5b": ("+trainer.max_step=10", "did you mean trainer.max_steps?"),
+    "K7": ("policy=gmm +policy.componets=3", "did you mean policy.components?"),
+    "K3": ("+sed=1", "sed is not a key of bcx's config; did you mean seed?"),
+    "T2": ("model.hidden=256", "model.hidden must be a list of positive integers"),
+    "T4": ("model.hidden=[0]", "model.hidden must be a list of positive integers"),
+    "T8": ("model.hidden=[64,-3]", "(got [64, -3])"),
+    "T9": ("model.hidden=[abc]", "model.hidden must be a list of positive integers"),
+    "T10": ("resume=maybe", "resume must be true or false (got 'maybe')"),
+    "T12": ("resume=no", "resume must be true or false (got 'no')"),
+    "T12b": ("resume=off", "resume must be true or false (got 'off')"),
+    "T11": ("seed=abc", "seed must be an integer in [0, 2**32) (got 'abc')"),
+    "R6": ("seed=4294967296", "seed must be an integer in [0, 2**32)"),
+    "R7": ("seed=-1", "seed must be an integer in [0, 2**32)"),
+    "R4": ("data.seed=-1", "data.seed must be an integer in [0, 2**32)"),
+    "R5": ("rollout.seed=-10", "rollout.seed must be an integer in [0, 2**32)"),
+    "S9": ("optim.lr=inf", "optim.lr must be a finite number > 0 (got inf)"),
+    "S8": ("optim.lr=nan", "optim.lr must be a finite number > 0 (got nan)"),
+    "S10": ("optim.weight_decay=-1", "optim.weight_decay must be a finite number >= 0"),
+    "S14": ("trainer.val_check_interval=0", "trainer.val_check_interval must be a positive"),
+    "S15": ("trainer.log_every_n_steps=0", "trainer.log_every_n_steps must be a positive"),
+    "S16": ("model.obs_std_min=-1", "model.obs_std_min must be a finite number > 0"),
+    "S17": ("data.batch_size=1000000000", "data.batch_size=1000000000 needs about"),
+    "H2": ("model.hidden=[1000000,1000000]", "model.hidden=[1000000, 1000000]"),
+    "H3": ("rollout.num_envs=100000", "choose rollout.num_envs <= 8"),
+    "V4": ("optimized_metric=foo", "optimized_metric must be null or one of train/nll"),
+    "V4b": ("optimized_metric=rollout/retrun", "did you mean rollout/return?"),
+    "V5": ("env.id=Nope-v0", "env.id=Nope-v0 is not a registered gymnasium environment"),
+    "V7": ("rollout.deterministic=maybe", "rollout.deterministic must be true or false"),
+    "M14": ("mitigation=dart mitigation.noise=inf", "mitigation.noise must be a finite number"),
+    "M16": (
+        "mitigation=dagger mitigation.rounds=2 mitigation.warm_start=maybe",
+        "mitigation.warm_start must be true or false (got 'maybe')",
+    ),
+    "M21": (
+        "mitigation=dagger mitigation.rounds=2 mitigation.seed=abc",
+        "mitigation.seed must be an integer in [0, 2**32) (got 'abc')",
+    ),
+    "M22": ("mitigation=augment mitigation.seed=-1", "mitigation.seed must be an integer"),
+    "P14": ("policy=gaussian policy.max_log_std=nan", "policy.max_log_std must be a finite"),
+    "built": ("+policy.action_dim=3", "policy.action_dim is set by bcx"),
+    "target": ("policy._target_=nowhere.Head", "policy._target_=nowhere.Head names no class"),
+    "lqr": ("env.lqr.action_cost=abc", "expert.action_cost must be a finite number or null"),
+}
+
+
+@pytest.mark.parametrize(("overrides", "says"), BAD.values(), ids=BAD.keys())
+def test_a_bad_value_is_named_before_any_work(make_cfg, overrides, says):
+    with pytest.raises(BCXError) as error:
+        validate(make_cfg(*B, *overrides.split()))
+    message = str(error.value)
+    assert says in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        "model.hidden=[]",  # a linear policy (T3)
+        "trainer.val_check_interval=1000",  # beyond max_steps (S18)
+        "trainer.max_steps=1",  # S19
+        "data.batch_size=1",  # S20
+        "data.batch_size=5000",  # more than the 3000 pairs: batches are drawn with replacement
+        "env=reacher data.batch_size=1024",  # 150 pairs; hparams_search=optuna may choose 1024
+        "resume=false",
+        "rollout.num_envs=8",  # the default, above 3 episodes at once
+        "seed=4294967295",
+        "optimized_metric=shift/gap_median",
+        "policy=gmm policy.weight_floor=0",  # an int where the annotation says float
+        "mitigation=dagger mitigation.label_budget=100000",
+        "logger=wandb +logger.notes=hello",  # WandbLogger takes **kwargs
+        "+env.kwargs.reset_noise_scale=0.01",  # gym.make's own arguments are open
+    ],
+)
+def test_valid_edge_values_pass(make_cfg, overrides):
+    validate(make_cfg(*B, *overrides.split()))
+
+
+def options(group: str) -> list[str]:
+    return [f"{group}={p.stem}" for p in sorted((Path(CONF_DIR) / group).glob("*.yaml"))]
+
+
+SHIPPED = [
+    *options("env"),
+    *options("policy"),
+    *options("mitigation"),
+    *options("expert"),
+    *options("trainer"),
+    *options("logger"),
+    *options("experiment"),
+    *[f"+{o}" for o in options("equal_budget")],
+    *options("hparams_search"),
+]
+
+
+@pytest.mark.parametrize("choice", SHIPPED)
+def test_every_shipped_config_passes(make_cfg, choice):
+    validate(make_cfg(choice))
+
+
+def test_gaussian_log_std_bounds_are_checked_as_gmm_checks_them():
+    """D17 / P5: min_log_std above max_log_std used to train silently."""
+    with pytest.raises(BCXError, match=r"policy.min_log_std must be smaller than policy.max_log"):
+        GaussianHead(in_features=4, action_dim=1, min_log_std=2.0, max_log_std=-2.0)
+
+
+def test_metric_names_cover_every_shift_metric():
+    per_state = {p: {"nll": torch.rand(5), "mse": torch.rand(5)} for p in POPULATIONS}
+    assert set(shift_metrics(per_state)) <= set(metric_names())
+
+
+@pytest.mark.parametrize(
+    ("hint", "good", "bad", "allowed"),
+    [
+        (int, 3, True, "an integer"),
+        (float, 2, float("inf"), "a finite number"),
+        (bool, False, "no", "true or false"),
+        (int | None, None, 2.5, "an integer or null"),
+        (list[int], [1, 2], [1, "a"], "a list of integers"),
+    ],
+)
+def test_annotations_become_rules(hint, good, bad, allowed):
+    rule = hint_rule(hint)
+    assert rule.allowed == allowed
+    assert rule.test(good) and not rule.test(bad)
+
+
+COMMAND_LINES = {  # Hydra's own config errors, as one sentence
+    "data.episdoes=5": "data.episdoes is not a key of data; did you mean data.episodes?",
+    "policy=gmm policy.componets=3": "policy.componets is not a key of policy; did you mean",
+    "policy=gausian": "policy=gausian is not an option of policy; did you mean policy=gaussian?",
+    "env=cartpole": "options: ant, fork",
+    "data.foo=1": "allowed: data.source, data.path",
+    "x=[1": "x=[1 is not a valid override",
+    "sed=1": "sed is not a key of bcx's config; did you mean seed?",
+    "resume=no": "resume must be true or false",  # a single run: values too
+}
+
+
+@pytest.mark.parametrize(("argv", "says"), COMMAND_LINES.items(), ids=COMMAND_LINES.keys())
+def test_the_command_line_is_checked_before_hydra_runs(argv, says):
+    with pytest.raises(BCXError) as error:
+        check_command_line(argv.split(), CONF_DIR, "train")
+    assert says in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        "env=lane",
+        "-m seed=0,1 data.episodes=3,0",  # values are checked job by job, keys up front
+        "experiment=lane_narrow",
+        "hparams_search=optuna optim.lr=interval(1e-4,1e-2)",
+        "--cfg job",
+    ],
+)
+def test_good_command_lines_pass_the_check(argv):
+    check_command_line(argv.split(), CONF_DIR, "train")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ("resume=no", "resume"),
+        ("+data.episode=5", "data.episodes"),
+        ("mitigation=dart mitigation.noise=inf", "mitigation.noise"),
+    ],
+)
+def test_the_cli_stops_with_one_line_and_keeps_an_earlier_run(tmp_path, overrides, key):
+    earlier = {
+        "metrics.json": b'{"metrics": {}}',
+        "logs/metrics.csv": b"step,train/nll\n",
+        "checkpoints/last.ckpt": b"weights",
+    }
+    for name, content in earlier.items():
+        (tmp_path / "run" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "run" / name).write_bytes(content)
+    result = run_cli(*B, *overrides.split(), "hydra.run.dir=run", *TINY, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("bcx: error:")]
+    assert len(errors) == 1, result.stderr
+    assert key in errors[0]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "outputs" / "cache").exists()  # stopped before collecting anything
+    for name, content in earlier.items():
+        assert (tmp_path / "run" / name).read_bytes() == content

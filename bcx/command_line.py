@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser
@@ -41,14 +42,37 @@ def check_command_line(argv: Sequence[str], config_dir: str, config_name: str) -
         return
     parsed = [_parse(line) for line in args.overrides]
     overrides = [line for line in map(_first_value, parsed) if line is not None]
-    cfg = _compose(config_dir, config_name, overrides)
+    cfg = compose_checked(config_dir, config_name, overrides)
     sweeps = any(o.is_sweep_override() for o in parsed)
-    if args.multirun or sweeps or cfg.hydra.mode == RunMode.MULTIRUN:
+    multirun = bool(args.multirun or sweeps or cfg.hydra.mode == RunMode.MULTIRUN)
+    _require_run_dir_is_hydras(cfg, multirun)
+    if multirun:
         return
     validate(cfg)
     # Hydra rewrites <run dir>/.hydra/ as it starts: refuse a finished run's folder before that.
     is_default = OmegaConf.is_interpolation(cfg, "run_dir")
     check_run_dir(cfg.hydra.run.dir if is_default else cfg.run_dir)
+
+
+def _require_run_dir_is_hydras(cfg: DictConfig, multirun: bool) -> None:
+    """run_dir set on the command line, to another folder than Hydra's, would split the run:
+    metrics and checkpoints in run_dir, .hydra/ and train.log in Hydra's folder (and, in a
+    multirun, every job in one run_dir). Python callers of ``bcx.train.run`` set run_dir, with
+    no Hydra folder at all; this check is the command line's alone."""
+    if OmegaConf.is_interpolation(cfg, "run_dir"):  # the default, ${hydra:runtime.output_dir}
+        return
+    if multirun:
+        raise BCXError(
+            f"run_dir={cfg.run_dir} would put every job of this multirun in one folder, apart "
+            "from the job folders Hydra writes their .hydra/ and train.log to; set "
+            "hydra.sweep.dir=<folder> instead (each job then runs in <folder>/<job number>)."
+        )
+    if Path(cfg.run_dir).resolve() != Path(cfg.hydra.run.dir).resolve():
+        raise BCXError(
+            f"run_dir={cfg.run_dir} would split the run: metrics and checkpoints there, .hydra/ "
+            f"and train.log in Hydra's run folder {cfg.hydra.run.dir}; set "
+            f"hydra.run.dir={cfg.run_dir} instead (run_dir follows it)."
+        )
 
 
 def _parse(line: str) -> Override:
@@ -73,7 +97,9 @@ def _first_value(override: Override) -> str | None:
     return None if first is None else f"{override.get_key_element()}={first}"
 
 
-def _compose(config_dir: str, config_name: str, overrides: list[str]) -> DictConfig:
+def compose_checked(config_dir: str, config_name: str, overrides: list[str]) -> DictConfig:
+    """The composed config (with Hydra's own node); Hydra's composition errors as one BCXError
+    sentence naming the key or option (the Python API composes through this too)."""
     with initialize_config_dir(config_dir, version_base="1.3"):
         try:
             return compose(config_name, overrides=overrides, return_hydra_config=True)

@@ -2,20 +2,26 @@
 
 ``validate`` is the one entry point. It first checks every key against the schema
 (``bcx.schema``: known keys, types, ranges), then the relations between keys and with the
-machine: held-out episodes, data source, registered env, disjoint seeds, sizes the machine holds.
+machine: held-out episodes, data source, registered env and the keyword arguments its class
+takes, disjoint seeds, sizes the machine holds, an accelerator and device count the machine has,
+wandb's mode.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
+from typing import Any
 
 import gymnasium as gym
-from hydra.core.hydra_config import HydraConfig
+import torch
 from hydra.utils import get_object
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from bcx import schema
 from bcx.errors import BCXError
+from bcx.schema import nearest
 
 # rollout.num_envs up to this is always accepted, whatever the episode counts (the default).
 ENVS_ALWAYS_ALLOWED = 8
@@ -23,26 +29,13 @@ ENVS_ALWAYS_ALLOWED = 8
 # unit of a batch row (fp32 activation, its gradient and the activation function's output).
 BYTES_PER_WEIGHT = 16
 BYTES_PER_ACTIVATION = 12
-
-
-def _refuse_chdir(cfg: DictConfig) -> None:
-    """hydra.job.chdir=true would run the job inside its run folder and silently move every
-    relative path (the shared demo cache, resume_dir) into it: refused."""
-    chdir = OmegaConf.select(cfg, "hydra.job.chdir")  # composed with the Hydra config
-    if chdir is None and HydraConfig.initialized():  # inside the Hydra app
-        chdir = HydraConfig.get().job.chdir
-    if chdir:
-        raise BCXError(
-            "hydra.job.chdir must be false: bcx's relative paths (data.cache_dir, resume_dir, "
-            "data.path, expert.path) mean the folder bcx is launched from, and the run folder is "
-            "run_dir; give absolute paths if the job must run elsewhere."
-        )
+# What wandb.init's mode may be (its own "shared", "dryrun" and "run" are not what bcx documents).
+WANDB_MODES = ("online", "offline", "disabled")
 
 
 def validate(cfg: DictConfig) -> None:
     """Raise BCXError naming the first bad key, what it must be, and what it got."""
     schema.check(cfg)
-    _refuse_chdir(cfg)
     if cfg.data.val_episodes >= cfg.data.episodes:
         raise BCXError(
             f"data.val_episodes must be smaller than data.episodes, leaving at least one training "
@@ -55,8 +48,11 @@ def validate(cfg: DictConfig) -> None:
             "data.source=minari; use data.source=collect."
         )
     _require_registered_env(cfg.env.id)
+    _require_env_kwargs(cfg.env)
     _require_disjoint_seeds(cfg)
     _require_sizes_fit(cfg)
+    _require_trainer_runs_here(cfg.trainer)
+    _require_wandb_mode(cfg)
 
 
 def parallel_episodes(cfg: DictConfig) -> int:
@@ -91,6 +87,220 @@ def _require_registered_env(env_id: str) -> None:
         gym.spec(env_id)
     except gym.error.Error as err:
         raise BCXError(f"env.id={env_id} is not a registered gymnasium environment: {err}") from err
+
+
+def _require_env_kwargs(env: DictConfig) -> None:
+    """Every key of env.kwargs is a keyword argument of gym.make or of the env's class, found
+    through gymnasium's registry without building the env; any key passes where the entry point
+    takes ``**kwargs`` it does not hand on to a parent class's ``__init__``."""
+    if not env.kwargs:
+        return
+    spec = gym.spec(env.id)
+    try:
+        creator = gym.envs.registration.load_env_creator(spec.entry_point)
+    except Exception:  # an entry point that does not import: gym.make reports it
+        return
+    accepted = _env_parameters(creator)
+    if accepted is None:
+        return
+    accepted |= {"render_mode", *(_keyword_parameters(gym.make)[0] or {})} - {"id"}
+    where = spec.entry_point if isinstance(spec.entry_point, str) else creator.__qualname__
+    for key in env.kwargs:
+        if key not in accepted:
+            near = nearest(str(key), sorted(accepted))
+            hint = (
+                f"did you mean env.kwargs.{near}?"
+                if near
+                else f"it takes: {', '.join(sorted(accepted))}."
+            )
+            raise BCXError(
+                f"env.kwargs.{key} is not a keyword argument of {env.id} ({where}) or gym.make; "
+                f"{hint}"
+            )
+
+
+def _env_parameters(creator: Any) -> set[str] | None:
+    """The keyword arguments an env function, or an env class, takes: its ``__init__``'s, and
+    where that takes ``**kwargs``, those the next ``__init__`` up the MRO it hands them on to
+    has defaults for (MuJoCo envs hand theirs to ``MujocoEnv``, and pass its required ones
+    themselves). None where any keyword passes: a ``**kwargs`` that no parent's ``__init__``
+    narrows (the env reads them itself)."""
+    if not isinstance(creator, type):
+        params, open_ended = _keyword_parameters(creator)
+        return None if params is None or open_ended else set(params)
+    names: set[str] = set()
+    first = True
+    for cls in creator.__mro__:
+        init = cls.__dict__.get("__init__")
+        if cls is object:
+            return None
+        if init is None:
+            continue
+        params, open_ended = _keyword_parameters(init)
+        if params is None:
+            return None
+        names |= {n for n, p in params.items() if first or p.default is not p.empty} - {"self"}
+        if not open_ended:
+            return names
+        first = False
+    return names
+
+
+def _keyword_parameters(function: Any) -> tuple[dict[str, inspect.Parameter] | None, bool]:
+    """(the parameters it takes by keyword, whether it also takes ``**kwargs``); (None, True)
+    where it has no signature to read."""
+    try:
+        params = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None, True
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    named = {p.name: p for p in params if p.kind in kinds}
+    return named, any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+def _require_trainer_runs_here(trainer: DictConfig) -> None:
+    """trainer.accelerator is one this machine has and trainer.devices a count or list of
+    devices it has: Lightning would refuse them only when the Trainer is built, after the
+    demonstrations are collected."""
+    available = _accelerators()
+    accelerator = trainer.get("accelerator", "auto")
+    if not isinstance(accelerator, str):  # an Accelerator object built by Hydra: Lightning's
+        return
+    if accelerator not in available:
+        if accelerator in ("gpu", "cuda", "mps", "tpu"):
+            why = f": no {accelerator.upper()} device is available here; choose trainer=cpu"
+        else:
+            near = nearest(accelerator, available)
+            why = f"; did you mean {near}?" if near else ""
+        raise BCXError(
+            f"trainer.accelerator must be one of {', '.join(available)}, the accelerators this "
+            f"machine has (got {accelerator!r}{why})."
+        )
+    _require_devices(trainer.get("devices", "auto"), _resolved(accelerator))
+
+
+def _accelerators() -> list[str]:
+    """The trainer.accelerator values this machine can run: auto and cpu; gpu and cuda where
+    torch sees a CUDA device, gpu and mps on Apple silicon; any other Lightning accelerator
+    (tpu) whose own check finds its device."""
+    from pytorch_lightning.accelerators import AcceleratorRegistry
+
+    names = ["auto", "cpu"]
+    if _cuda_count() > 0:
+        names += ["gpu", "cuda"]
+    if _mps():
+        names += [name for name in ("gpu", "mps") if name not in names]
+    for name in sorted(AcceleratorRegistry.available_accelerators()):
+        if name not in ("cpu", "cuda", "mps") and _registry_available(name):
+            names.append(name)
+    return names
+
+
+def _registry_available(name: str) -> bool:
+    from pytorch_lightning.accelerators import AcceleratorRegistry
+
+    try:
+        return bool(AcceleratorRegistry[name]["accelerator"].is_available())
+    except Exception:  # an optional backend whose check fails: not usable here
+        return False
+
+
+def _cuda_count() -> int:
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _mps() -> bool:
+    return bool(torch.backends.mps.is_available())
+
+
+def _resolved(accelerator: str) -> str:
+    """Which accelerator Lightning picks for "auto" and "gpu"."""
+    if accelerator in ("auto", "gpu"):
+        if _cuda_count() > 0:
+            return "cuda"
+        if _mps():
+            return "mps"
+        return "cpu" if accelerator == "auto" else accelerator
+    return accelerator
+
+
+def _require_devices(devices: Any, accelerator: str) -> None:
+    """trainer.devices for ``accelerator``: 'auto' or a positive count on any; on a GPU also -1
+    (all of them) or a list of indices, none past the devices torch sees."""
+    if isinstance(devices, str) and devices != "auto":  # Lightning's "2", "-1", "0,1"
+        text = devices.strip().rstrip(",")
+        if re.fullmatch(r"-?\d+", text):
+            devices = int(text)
+        elif re.fullmatch(r"\d+(,\d+)*", text):
+            devices = [int(d) for d in text.split(",")]
+    gpu = accelerator in ("cuda", "mps")
+    count = _cuda_count() if accelerator == "cuda" else (1 if accelerator == "mps" else None)
+    allowed = "a positive integer or auto"
+    if gpu:
+        allowed = (
+            f"a positive integer (at most {count}, the GPUs torch sees), -1 (all of them), auto, "
+            f"or a list of GPU indices below {count}"
+        )
+    if isinstance(devices, ListConfig | list):
+        indices = list(devices)
+        ok = (
+            gpu
+            and indices
+            and all(schema.is_int(i) and 0 <= i < count for i in indices)
+            and len(set(indices)) == len(indices)
+        )
+    else:
+        ok = devices == "auto" or (
+            schema.is_int(devices)
+            and (devices > 0 or (gpu and devices == -1))
+            and (count is None or devices <= count)
+        )
+    if not ok:
+        shown = list(devices) if isinstance(devices, ListConfig) else devices
+        raise BCXError(
+            f"trainer.devices must be {allowed} with trainer.accelerator={accelerator} "
+            f"(got {shown!r})."
+        )
+
+
+def _require_wandb_mode(cfg: DictConfig) -> None:
+    """logger.mode of a wandb logger: online, offline or disabled (or null: wandb's default),
+    checked here rather than by wandb once the run has started."""
+    target = schema.group_target(cfg, "logger")
+    if target is None or not isinstance(target, type):
+        return
+    from pytorch_lightning.loggers import WandbLogger
+
+    if not issubclass(target, WandbLogger) or "mode" not in cfg.logger:
+        return
+    mode = cfg.logger.mode
+    if mode is None or mode in WANDB_MODES:
+        return
+    source = ""
+    if OmegaConf.is_interpolation(cfg.logger, "mode"):
+        raw = OmegaConf.to_container(cfg.logger, resolve=False)["mode"]
+        source = f", from {raw}" if "WANDB_MODE" not in raw else ", from the WANDB_MODE variable"
+    near = nearest(mode, WANDB_MODES) if isinstance(mode, str) else None
+    hint = f"; did you mean {near}?" if near else ""
+    raise BCXError(
+        f"logger.mode must be null or one of {', '.join(WANDB_MODES)} (got {mode!r}{source}{hint})."
+    )
+
+
+def collection_notice(cfg: DictConfig) -> str:
+    """One line for the log before collecting: how many expert episodes and, where the env has a
+    step limit, at most how many env steps. bcx does not cap data.episodes (no bound would
+    be right for every env and machine); it says up front what a large value costs."""
+    import bcx.envs  # noqa: F401  (registers bcx/* env ids)
+
+    limit = cfg.env.kwargs.get("max_episode_steps") or gym.spec(cfg.env.id).max_episode_steps
+    steps = (
+        f", at most {cfg.data.episodes * limit:,} env steps ({limit} per episode)" if limit else ""
+    )
+    return (
+        f"collecting {cfg.data.episodes} expert episodes of {cfg.env.id}{steps} on "
+        f"{min(cfg.rollout.num_envs, cfg.data.episodes)} envs at once"
+    )
 
 
 def _require_fits_in_memory(cfg: DictConfig) -> None:

@@ -1,13 +1,18 @@
 """Files bcx keeps: atomic writes (a reader sees the old file or the complete new one, never a
-partial one), and checkpoints that a rerun may find damaged."""
+partial one), checkpoints that a rerun may find damaged, folders checked writable before any work,
+and locks that keep two processes from writing the same files at once."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
+import socket
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -82,6 +87,120 @@ def readable_checkpoint(path: str | Path) -> bool:
         reason = "it holds no state_dict"
     log.warning("%s is not a readable checkpoint (%s); treating it as absent", path, reason)
     return False
+
+
+def unwritable(folder: str | Path) -> str | None:
+    """Why bcx cannot write files in ``folder``, or None when it can. A missing folder is judged
+    by its nearest existing parent, where it would be created; nothing is left behind."""
+    folder = Path(folder).absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists() or p == p.parent)
+    if not existing.is_dir():
+        return f"{existing} is not a folder" if existing == folder else f"{existing} is a file"
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".bcx-write-test.")
+    except OSError as err:
+        return describe(err)
+    os.close(fd)
+    Path(probe).unlink(missing_ok=True)
+    return None
+
+
+class Held(Exception):
+    """Another process holds the lock; the message says who (``pid 12 on host node1``)."""
+
+
+# Lock files this process holds, by path: a check for another holder must not count this one.
+_held: dict[Path, int] = {}
+# How long taking a lock without waiting retries, for a check (``holder``) holding it briefly.
+PATIENCE_S = 0.5
+
+
+@contextmanager
+def locked(
+    path: str | Path, *, wait: bool = False, waiting: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold an exclusive lock on the lock file ``path`` for the body; raise ``Held`` when another
+    process holds it, or with ``wait`` wait for it (calling ``waiting(holder)`` first).
+
+    The kernel releases a ``flock`` when its process dies, however it dies, so a killed run leaves
+    no stale lock. The file names its holder for another process's message, is created (with its
+    folder) and removed again on release; a process that opened it just before the removal finds
+    it no longer at ``path`` and locks the new one. Held already by this process, the lock is
+    entered again. An OSError (a read-only folder) propagates.
+    """
+    path = Path(os.path.realpath(path))  # one name per file, for _held
+    if path in _held:  # this process holds it already (an outer claim), which releases it
+        yield
+        return
+    fd = _acquire(path, wait, waiting)
+    _held[path] = fd
+    try:
+        yield
+    finally:
+        del _held[path]
+        path.unlink(missing_ok=True)  # before closing, so nobody locks a file about to go
+        os.close(fd)
+
+
+def holder(path: str | Path) -> str | None:
+    """Who holds the lock file ``path`` (``pid 12 on host node1``), or None when no other live
+    process does. Checks with a shared lock, which only a holder's exclusive one blocks."""
+    path = Path(os.path.realpath(path))  # one name per file, for _held
+    if path in _held:
+        return None
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:  # no lock file, or one this process may not lock: nobody to name
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _holder_of(fd)
+    finally:
+        os.close(fd)
+    return None
+
+
+def _acquire(path: Path, wait: bool, waiting: Callable[[str], None] | None) -> int:
+    """The descriptor of ``path``, locked exclusively, with this process named in it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    patience = time.monotonic() + PATIENCE_S
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not wait:
+                    if time.monotonic() < patience:
+                        os.close(fd)
+                        time.sleep(0.02)
+                        continue
+                    raise Held(_holder_of(fd)) from None
+                if waiting is not None:
+                    waiting(_holder_of(fd))
+                    waiting = None
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            if _same_file(fd, path):
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()}".encode(), 0)
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # its holder removed it as it let go: lock the file now at path
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _holder_of(fd: int) -> str:
+    named = os.pread(fd, 200, 0).decode(errors="replace").strip()
+    return named or "another process"
 
 
 def describe(error: BaseException) -> str:

@@ -5,12 +5,16 @@ experiment's name, or the sweep folder), each job's ``job_type`` is its swept ch
 seed and its ``name`` the same with the seed, and the resolved config is the run's config. A
 single run gets none of these labels. ``logger.group=...`` (job_type, name) overrides bcx's choice.
 
-No logger is built in a folder that holds a finished run (``check_run_dir``): Lightning's CSV
-logger would delete that run's ``logs/metrics.csv`` at once, even if the new run then failed.
+No logger is built in a folder that holds a finished run, or one another live bcx process runs in
+(``check_run_dir``): Lightning's CSV logger would delete that run's ``logs/metrics.csv`` at once,
+even if the new run then failed. A run holds its folder's lock (``held_run_dir``) from before its
+collection until its results are written.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -19,12 +23,15 @@ from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger, WandbLogger
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from bcx.errors import BCXError
+from bcx.io import Held, describe, holder, locked, unwritable
 from bcx.summary import METRICS_FILE
 
 LABEL_LIMITS = {"group": 128, "job_type": 64, "name": 128}  # characters wandb accepts
 SEED_KEYS = {"seed"}  # vary within one swept choice: in the run's name, not its job_type
+RUN_LOCK = ".bcx-run.lock"  # in the run folder while a bcx process runs there
 
 
 def build_logger(cfg: DictConfig) -> Logger | bool:
@@ -42,21 +49,64 @@ def build_logger(cfg: DictConfig) -> Logger | bool:
     return logger
 
 
+# How to choose another run folder, for the messages.
+ANOTHER = " with hydra.run.dir=<folder> (or run_dir=<folder> when calling bcx from Python)"
+
+
 def check_run_dir(run_dir: str | Path) -> None:
-    """Raise BCXError when ``run_dir`` already holds a finished run (its metrics.json).
+    """Raise BCXError when bcx cannot write in ``run_dir`` (created where missing), when
+    another live bcx process runs there, or when it already holds a finished run (its
+    metrics.json).
 
     A new run there would replace that run's metrics, logs and checkpoints, or, if it failed,
     leave them half replaced (the earlier CSV log deleted, .hydra/ rewritten, a last-v1.ckpt
     beside a stale last.ckpt). A folder without metrics.json (a killed or failed run's) is
     reused: rerunning there is how such a run is retried.
     """
+    problem = unwritable(run_dir)
+    if problem is not None:
+        raise _unwritable(run_dir, problem)
+    running = holder(Path(run_dir) / RUN_LOCK) if rank_zero_only.rank == 0 else None
+    if running is not None:
+        raise _in_use(run_dir, running)
     if (Path(run_dir) / METRICS_FILE).is_file():
         raise BCXError(
             f"run_dir {run_dir} already holds a finished run ({METRICS_FILE}); a new run there "
-            "would overwrite its metrics, logs and checkpoints. Choose another folder with "
-            "hydra.run.dir=<folder> (or run_dir=<folder> when calling bcx from Python), or "
-            "delete that one to run there again."
+            f"would overwrite its metrics, logs and checkpoints. Choose another folder{ANOTHER}, "
+            "or delete that one to run there again."
         )
+
+
+@contextmanager
+def held_run_dir(run_dir: str | Path) -> Iterator[None]:
+    """This process alone runs in ``run_dir`` during the body (``bcx.io.locked``), which is
+    checked as ``check_run_dir`` does once the lock is held: of two runs started together in one
+    folder, the second is refused with ``BCXError``. Under DDP the processes of ranks above 0
+    (which Lightning starts in the same folder, and which rank 0 waits for) take no lock."""
+    with ExitStack() as stack:
+        try:
+            if rank_zero_only.rank == 0:
+                stack.enter_context(locked(Path(run_dir) / RUN_LOCK))
+        except Held as held:
+            raise _in_use(run_dir, str(held)) from None
+        except OSError as err:
+            raise _unwritable(run_dir, describe(err)) from None
+        check_run_dir(run_dir)
+        yield
+
+
+def _unwritable(run_dir: str | Path, problem: str) -> BCXError:
+    return BCXError(
+        f"run_dir {run_dir} is not a folder bcx can write ({problem}); choose another{ANOTHER}."
+    )
+
+
+def _in_use(run_dir: str | Path, running: str) -> BCXError:
+    return BCXError(
+        f"run_dir {run_dir} is in use by another bcx run ({running}); two runs in one folder "
+        f"would mix their logs and checkpoints. Choose another folder{ANOTHER}, or wait for that "
+        "run to end."
+    )
 
 
 def sweep_labels(hydra: DictConfig | None) -> dict[str, str | None]:

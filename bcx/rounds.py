@@ -10,6 +10,12 @@ checkpoint here (``fit.ckpt`` and ``fit.json``, which names the round). Rerunnin
 fit from it. Once a run has written its results it clears its store, so running the finished
 command again trains again from round 0.
 
+The store's key is the config together with bcx's code version (``code_version``), so rounds
+trained by another bcx are never resumed: a changed bcx trains afresh. While a run uses its store
+it holds the store's lock (``RoundStore.held``): a second process running the same config with
+the same ``resume_dir`` at the same time is refused before any work, not left to overwrite the
+first one's checkpoints.
+
 A run stopped by a signal (``bcx.signals.StopSignals``) during a fit saves the mid-fit checkpoint
 here at the end of the current step (``SaveProgress``) and exits with 128 + the signal's number.
 """
@@ -17,21 +23,49 @@ here at the end of the current step (``SaveProgress``) and exits with 128 + the 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from bcx.data import store
 from bcx.data.demos import Demonstrations
-from bcx.io import atomic_write, atomic_write_json, readable_checkpoint
+from bcx.errors import BCXError
+from bcx.io import Held, atomic_write, atomic_write_json, describe, locked, readable_checkpoint
 from bcx.signals import StopSignals
 
 STATE = "state.json"
 FIT_CHECKPOINT, FIT_STATE = "fit.ckpt", "fit.json"
+
+
+@cache
+def code_version() -> str:
+    """``<bcx's version>+<hash of its package files>``, e.g. ``0.1.0+3f2a9c01d4e5b6a7``.
+
+    A hash of every file in the bcx package (its Python source and the zoo experts' weights;
+    neither caches nor hidden files) rather than the git commit: it works the same for an
+    installed bcx and a checkout, sees uncommitted edits, and needs no git. Any change to bcx,
+    even one that cannot change results, so retrains rather than resumes: the safe side. About
+    80 files, 2 MB: read once per process."""
+    package = Path(__file__).resolve().parent  # bcx/
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        relative = path.relative_to(package)
+        hidden = any(part.startswith(".") or part == "__pycache__" for part in relative.parts)
+        if path.is_file() and not hidden and path.suffix not in {".pyc", ".pyo"}:
+            digest.update(relative.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    try:
+        version = importlib.metadata.version("bcx")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout never installed
+        version = "unknown"
+    return f"{version}+{digest.hexdigest()[:16]}"
 
 
 @dataclass(frozen=True)
@@ -44,12 +78,37 @@ class Saved:
 
 
 class RoundStore:
-    """``<root>/<hash of the config>/``: the last finished round of one configuration, and the
-    metrics of every round before it (``state.json``)."""
+    """``<root>/<hash of the config and bcx's code version>/``: the last finished round of one
+    configuration, and the metrics of every round before it (``state.json``)."""
 
     def __init__(self, root: str | Path, config: dict[str, Any]) -> None:
-        blob = json.dumps(config, sort_keys=True, default=str)
+        keyed = {"code": code_version(), "config": config}
+        blob = json.dumps(keyed, sort_keys=True, default=str)
         self.folder = Path(root) / hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @contextmanager
+    def held(self) -> Iterator[RoundStore]:
+        """This process alone writes the store during the body (the lock file
+        ``<folder>.lock`` beside it); BCXError naming resume_dir when another process holds it.
+        Under DDP only rank 0 takes the lock: Lightning starts the others, which save with it."""
+        with ExitStack() as stack:
+            try:
+                if rank_zero_only.rank == 0:
+                    lock = self.folder.with_name(f"{self.folder.name}.lock")
+                    stack.enter_context(locked(lock))
+            except Held as held:
+                raise BCXError(
+                    f"resume_dir {self.folder.parent} is in use for this same config by another "
+                    f"bcx run ({held}), which saves its checkpoints in {self.folder}; two runs "
+                    "there would overwrite each other's. Wait for that run to end, or give this "
+                    "one its own resume_dir=<folder>."
+                ) from None
+            except OSError as err:
+                raise BCXError(
+                    f"resume_dir {self.folder.parent} is not a folder bcx can write "
+                    f"({describe(err)}); choose resume_dir=<a writable folder>."
+                ) from None
+            yield self
 
     def load(self) -> Saved | None:
         """The saved round, or None when there is none (or it is unreadable)."""

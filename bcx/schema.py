@@ -6,11 +6,14 @@
   ``model``, ``optim``, ...) are closed: a key the table lacks, even one added with ``+``, is an
   error that suggests the nearest key.
 - The groups that build an object (``policy``, ``mitigation``, ``expert``, ``trainer``,
-  ``logger``): the ``_target_``'s signature is their schema. A key it takes no parameter for is
-  an error that suggests the nearest parameter; for bcx's own families (policy, mitigation,
-  expert) each value must also fit its annotation: ``int`` an integer (not a bool), ``float`` a
-  finite number, ``bool`` true or false, and every ``seed`` an integer in [0, 2**32). Ranges past
-  that are the constructors' own checks, which run when the app builds them, still before any work.
+  ``logger``): the ``_target_`` must name a class of the group's kind (``BASES``: a policy head,
+  a Lightning Trainer, ...) or a function, and its signature is their schema. A key it takes no
+  parameter for is an error that suggests the nearest parameter, and each value must fit its
+  annotation: ``int`` an integer (not a bool), ``float`` a finite number, ``bool`` true or false,
+  ``str`` a string, and every ``seed`` of bcx's own families an integer in [0, 2**32). Ranges
+  past that are the constructors' own checks (for bcx's families, run when the app builds them,
+  still before any work) and ``bcx.config``'s (the Trainer's accelerator and devices, wandb's
+  mode, the env's keyword arguments).
 """
 
 from __future__ import annotations
@@ -151,8 +154,17 @@ BUILT = {
     ),
     "logger": (),
 }
-TYPED = ("policy", "mitigation", "expert")  # their constructors' annotations are checked
+# What each group's _target_ must build, when it names a class (a function is taken as a factory).
+BASES = {
+    "policy": "bcx.heads.base.PolicyHead",
+    "mitigation": "bcx.mitigations.base.Mitigation",
+    "expert": "bcx.experts.base.Expert",
+    "trainer": "pytorch_lightning.Trainer",
+    "logger": "pytorch_lightning.loggers.Logger",
+}
+FAMILIES = ("policy", "mitigation", "expert")  # bcx's own: every ``seed`` is a SEED
 _ABSENT, _UNRESOLVED = object(), object()  # what _value returns for a missing / ${hydra:} key
+_NO_HYDRA = "HydraConfig was not set"  # the ${hydra:} resolver's error outside a Hydra run
 HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
 TOP = tuple(dict.fromkeys([*(key.split(".")[0] for key in KEYS), *BUILT, "hydra"]))
 
@@ -170,8 +182,8 @@ def check(cfg: DictConfig) -> None:
             continue
         if value is not _UNRESOLVED:
             rule.check(key, value)
-    for group in TYPED:
-        target = _target(cfg, group)
+    for group in BUILT:
+        target = group_target(cfg, group)
         if target is not None:
             _check_annotations(cfg[group], group, target)
 
@@ -184,7 +196,7 @@ def allowed_keys(cfg: DictConfig, section: str) -> list[str] | None:
     if section in CLOSED:
         prefix = f"{section}."
         return [key.removeprefix(prefix) for key in KEYS if key.startswith(prefix)]
-    target = _target(cfg, section) if section in BUILT else None
+    target = group_target(cfg, section) if section in BUILT else None
     params = _signature(target) if target is not None else {}
     if not params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return None
@@ -212,20 +224,21 @@ def _check_keys(cfg: DictConfig, section: str) -> None:
 
 def _value(cfg: DictConfig, key: str) -> Any:
     """cfg's value at a dotted key, resolved; _ABSENT where there is none, _UNRESOLVED for
-    ``${hydra:...}`` outside a Hydra run (a config composed by a test or a notebook)."""
+    ``${hydra:...}``, or a key that refers to one (``logger.save_dir: ${run_dir}``), outside a
+    Hydra run (a config composed by a test, a notebook or the command-line check)."""
     try:
         return OmegaConf.select(cfg, key, default=_ABSENT)
     except OmegaConfBaseException as err:
         raw: Any = OmegaConf.to_container(cfg, resolve=False)
         for part in key.split("."):
             raw = raw[part]
-        if isinstance(raw, str) and raw.startswith("${hydra:"):
+        if (isinstance(raw, str) and raw.startswith("${hydra:")) or _NO_HYDRA in str(err):
             return _UNRESOLVED
         reason = str(err).splitlines()[0]
         raise BCXError(f"{key}={raw} cannot be resolved: {reason}.") from err
 
 
-def _target(cfg: DictConfig, group: str) -> Callable | None:
+def group_target(cfg: DictConfig, group: str) -> Callable | None:
     """The class or function a group's ``_target_`` names; None for an empty group
     (``logger=none``)."""
     node = cfg.get(group)
@@ -233,12 +246,19 @@ def _target(cfg: DictConfig, group: str) -> Callable | None:
         return None
     try:
         # What hydra.utils.get_object calls, without the log line it adds to every failure.
-        return _locate(node._target_)
+        target = _locate(node._target_)
     except Exception as err:
         raise BCXError(
             f"{group}._target_={node._target_} names no class or function bcx can import "
             f"({type(err.__cause__ or err).__name__}); choose one with {group}=<option>."
         ) from err
+    base = _locate(BASES[group]) if group in BASES else None
+    if isinstance(target, type) and base is not None and not issubclass(target, base):
+        raise BCXError(
+            f"{group}._target_ must be {BASES[group]} or a subclass of it (got "
+            f"{node._target_!r}); choose one with {group}=<option>."
+        )
+    return target
 
 
 def _signature(target: Callable) -> dict[str, inspect.Parameter]:
@@ -257,7 +277,8 @@ def _check_annotations(node: DictConfig, group: str, target: Callable) -> None:
     for key in node:
         if key in HYDRA_KEYS:
             continue
-        rule = SEED if key == "seed" else hint_rule(hints.get(key))
+        seed = key == "seed" and group in FAMILIES
+        rule = SEED if seed else hint_rule(hints.get(key))
         value = _value(node, key)
         if rule is not None and value is not _ABSENT and value is not _UNRESOLVED:
             rule.check(f"{group}.{key}", value)

@@ -22,6 +22,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -30,7 +31,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from bcx.callbacks.shift import ShiftCallback
 from bcx.command_line import check_command_line
-from bcx.config import validate
+from bcx.config import collection_notice, validate
 from bcx.data import store
 from bcx.data.collector import Collector
 from bcx.data.datamodule import DemoDataModule
@@ -41,8 +42,14 @@ from bcx.errors import BCXError, Stopped, exit_with
 from bcx.experts.base import Expert, check_matches_env
 from bcx.figures import action_samples, compounding_error
 from bcx.heads import PolicyHead
-from bcx.io import atomic_write_json
-from bcx.loggers import build_logger, check_run_dir, finish_loggers, log_video
+from bcx.io import atomic_write_json, unwritable
+from bcx.loggers import (
+    build_logger,
+    check_run_dir,
+    finish_loggers,
+    held_run_dir,
+    log_video,
+)
 from bcx.mitigations.base import Mitigation
 from bcx.module import BCModule
 from bcx.policy import Policy
@@ -61,10 +68,12 @@ log = logging.getLogger("bcx")
 def run(cfg: DictConfig, signals: StopSignals | None = None) -> dict[str, float]:
     """One experiment; returns the final metrics (also written to ``<run_dir>/metrics.json``).
 
-    signals: the stop signals main() listens for; with them a fit a signal stops saves its
-    mid-fit checkpoint first (``bcx.signals.StopSignals``)."""
+    Paths in ``cfg`` are taken as given (relative ones against the working folder; the ``bcx``
+    command makes them absolute first, ``launch_paths``). signals: the stop signals main()
+    listens for; with them a fit a signal stops saves its mid-fit checkpoint first
+    (``bcx.signals.StopSignals``)."""
     validate(cfg)
-    check_run_dir(cfg.run_dir)  # before any work: never overwrite a finished run
+    check_folders(cfg)  # before any work: writable, and never another run's folder
     if cfg.rollout.video:
         check_can_record(cfg.env)  # an env that cannot render fails now, not after training
     started = time.perf_counter()
@@ -75,38 +84,70 @@ def run(cfg: DictConfig, signals: StopSignals | None = None) -> dict[str, float]
     collector = Collector(
         expert, envs, first_seed=cfg.data.seed, progress=cfg.trainer.enable_progress_bar
     )
-    demos = load_demonstrations(cfg, mitigation, collector)
-    mitigation.check_budget(len(demos))
-    train, val = demos.split(cfg.data.val_episodes)
-    train = mitigation.training_data(train, collector)
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    shift = build_shift_callback(cfg, envs, expert, val, train)
-    logger = build_logger(cfg)
-    fit = RoundFitter(
-        cfg, logger, shift, lambda data: new_module(cfg, envs[0], data, head), signals
-    )
-    module, trainer, history = fit.rounds(mitigation, collector, train, val)
-    metrics = final_metrics(trainer, shift)
-    if trainer.is_global_zero:
-        timing = {
-            "steps": trainer.global_step,
-            "rounds": len(history),
-            "wall_time_s": time.perf_counter() - started,
-            "train_time_s": fit.seconds - shift.seconds,
-            "rollout_time_s": shift.seconds,
-            "rollout_train_states_s": shift.train_states_seconds,
-            "collect_time_s": collector.seconds,
-        }
-        save_results(cfg, metrics, timing, module.policy, val, history, shift.curve)
-        if cfg.rollout.video:
-            policy_fn = module.policy.numpy_fn(cfg.rollout.deterministic)
-            path = Path(cfg.run_dir) / "videos" / "rollout.mp4"
-            video = record_episode(policy_fn, cfg.env, cfg.rollout.seed, path)
-            log_video(trainer.loggers, video, step=trainer.global_step)
-        (Path(cfg.run_dir) / FAILED_FILE).unlink(missing_ok=True)  # an earlier try's, if any
-    fit.store.clear()  # only now: a run killed before its results were written still resumes
+    # Claimed once all that can reject the config has, so a refused run leaves no folder behind,
+    # and before any collection: this process alone writes its run folder and resume store.
+    with held_run_dir(cfg.run_dir), RoundStore(cfg.resume_dir, run_key(cfg)).held() as rounds:
+        demos = load_demonstrations(cfg, mitigation, collector)
+        mitigation.check_budget(len(demos))
+        train, val = demos.split(cfg.data.val_episodes)
+        train = mitigation.training_data(train, collector)
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        shift = build_shift_callback(cfg, envs, expert, val, train)
+        logger = build_logger(cfg)
+        fit = RoundFitter(
+            cfg, logger, shift, lambda data: new_module(cfg, envs[0], data, head), rounds, signals
+        )
+        module, trainer, history = fit.rounds(mitigation, collector, train, val)
+        metrics = final_metrics(trainer, shift)
+        if trainer.is_global_zero:
+            timing = {
+                "steps": trainer.global_step,
+                "rounds": len(history),
+                "wall_time_s": time.perf_counter() - started,
+                "train_time_s": fit.seconds - shift.seconds,
+                "rollout_time_s": shift.seconds,
+                "rollout_train_states_s": shift.train_states_seconds,
+                "collect_time_s": collector.seconds,
+            }
+            save_results(cfg, metrics, timing, module.policy, val, history, shift.curve)
+            if cfg.rollout.video:
+                policy_fn = module.policy.numpy_fn(cfg.rollout.deterministic)
+                path = Path(cfg.run_dir) / "videos" / "rollout.mp4"
+                video = record_episode(policy_fn, cfg.env, cfg.rollout.seed, path)
+                log_video(trainer.loggers, video, step=trainer.global_step)
+            (Path(cfg.run_dir) / FAILED_FILE).unlink(missing_ok=True)  # an earlier try's, if any
+        rounds.clear()  # only now: a run killed before its results were written still resumes
     finish_loggers(trainer.loggers, metrics)
     return metrics
+
+
+def check_folders(cfg: DictConfig) -> None:
+    """BCXError naming the key unless the run folder (``check_run_dir``) and resume_dir are
+    folders bcx can write (or create): checked before any work, so no collection or training is
+    lost to them later. data.cache_dir must be a folder (or one bcx can create), but bcx need
+    not write it: one it may only read (a shared, prepared cache) still serves the
+    demonstrations in it, with a warning that new ones are not cached."""
+    check_run_dir(cfg.run_dir)
+    problem = unwritable(cfg.resume_dir)
+    if problem is not None:
+        raise BCXError(
+            f"resume_dir={cfg.resume_dir} is not a folder bcx can write ({problem}); it keeps "
+            "every run's mid-fit checkpoint: choose resume_dir=<a writable folder>."
+        )
+    cache = cfg.data.cache_dir
+    problem = unwritable(cache) if cfg.data.source == "collect" else None
+    if problem is not None and not Path(cache).is_dir():
+        raise BCXError(
+            f"data.cache_dir={cache} is not a folder bcx can create or read ({problem}); choose "
+            "data.cache_dir=<folder>."
+        )
+    if problem is not None:
+        log.warning(
+            "data.cache_dir=%s cannot be written (%s): demonstrations cached there are reused, "
+            "new ones are collected for this run only",
+            cache,
+            problem,
+        )
 
 
 class RoundFitter:
@@ -121,11 +162,11 @@ class RoundFitter:
         logger,
         shift: ShiftCallback,
         new_module,
+        store: RoundStore,
         signals: StopSignals | None = None,
     ) -> None:
         self.cfg, self.logger, self.shift, self.new_module = cfg, logger, shift, new_module
-        self.store = RoundStore(cfg.resume_dir, run_key(cfg))
-        self.signals = signals
+        self.store, self.signals = store, signals
         self.seconds = 0.0
 
     def rounds(self, mitigation: Mitigation, collector: Collector, train, val):
@@ -211,26 +252,62 @@ class RoundFitter:
         return trainer
 
 
-# Keys that change what a run shows or writes besides its metrics, never the metrics themselves:
-# toggling one must not orphan a killed run's checkpoint.
-DISPLAY_KEYS = ("trainer.enable_progress_bar", "rollout.video", "figure")
+# Keys that say where a run keeps its files, or what it shows besides its metrics, never what its
+# metrics are: changing one (the demo cache moved, the progress bar on for a rerun) must not
+# orphan a killed run's checkpoint. hydra: Hydra's own settings, when composed with them.
+NOT_IN_KEY = (
+    "hydra",
+    "run_dir",
+    "logger",
+    "resume",
+    "resume_dir",
+    "optimized_metric",
+    "data.cache_dir",
+    "trainer.enable_progress_bar",
+    "rollout.video",
+    "figure",
+)
 
 
 def run_key(cfg: DictConfig) -> dict[str, Any]:
-    """Everything that decides a run's results: the config without where it writes or logs."""
-    skip = {"run_dir", "logger", "resume", "resume_dir", "optimized_metric"}
+    """Everything in the config that decides a run's results: all but ``NOT_IN_KEY``, resolved.
+    (The ``RoundStore`` adds bcx's code version.)"""
+    skip = {dotted for dotted in NOT_IN_KEY if "." not in dotted}
     key = {
-        k: OmegaConf.to_container(v, resolve=True) if isinstance(v, DictConfig) else v
-        for k, v in cfg.items()
-        if k not in skip and k != "hydra"
+        k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_dict(cfg[k]) else cfg[k]
+        for k in cfg
+        if k not in skip
     }
-    for dotted in DISPLAY_KEYS:
+    for dotted in NOT_IN_KEY:
         *parents, leaf = dotted.split(".")
         node = key
         for parent in parents:
             node = node.get(parent, {})
         node.pop(leaf, None)
     return key
+
+
+# Config keys that name a file or folder: the ``bcx`` command makes a relative one absolute
+# against the folder it was launched from (``launch_paths``).
+PATH_KEYS = (
+    "run_dir",
+    "resume_dir",
+    "data.cache_dir",
+    "data.path",
+    "expert.path",
+    "expert.zoo_dir",
+)
+
+
+def launch_paths(cfg: DictConfig, launch_dir: str | Path) -> None:
+    """Make the relative paths of ``PATH_KEYS`` in ``cfg`` absolute against ``launch_dir``, in
+    place, so that they mean the folder bcx was launched from even where Hydra runs the job in
+    its run folder (``hydra.job.chdir=true``): one demo cache and resume store for every run of
+    a command, however launched."""
+    for dotted in PATH_KEYS:
+        value = OmegaConf.select(cfg, dotted, default=None)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            OmegaConf.update(cfg, dotted, str(Path(launch_dir) / value), merge=False)
 
 
 def new_module(cfg: DictConfig, env: gym.Env, train: Demonstrations, head) -> BCModule:
@@ -252,6 +329,12 @@ def build_expert(cfg: DictConfig, env: gym.Env) -> Expert:
     return expert
 
 
+def collect(cfg: DictConfig, mitigation: Mitigation, collector: Collector) -> Demonstrations:
+    """The initial episodes from the expert, said first: a large data.episodes can take long."""
+    log.info("%s", collection_notice(cfg))
+    return mitigation.demonstrations(collector, cfg.data.episodes)
+
+
 def load_demonstrations(
     cfg: DictConfig, mitigation: Mitigation, collector: Collector
 ) -> Demonstrations:
@@ -271,9 +354,7 @@ def load_demonstrations(
     # The cache is written in one piece once every episode is in: a stop leaves none of it.
     interrupted = "during demonstration collection; nothing was cached, rerun to collect again"
     try:
-        demos, reused = store.load_or_create(
-            path, lambda: mitigation.demonstrations(collector, cfg.data.episodes)
-        )
+        demos, reused = store.load_or_create(path, lambda: collect(cfg, mitigation, collector))
     except KeyboardInterrupt:
         raise Stopped("interrupted", 130, f" {interrupted}") from None
     except Stopped as stop:
@@ -434,12 +515,29 @@ def final_metrics(trainer: pl.Trainer, shift: ShiftCallback) -> dict[str, float]
 def cli() -> None:
     """The ``bcx`` command: the command line checked first (Hydra's own config errors and bad
     values end with one line and exit 2 before Hydra creates or rewrites a run folder), then the
-    Hydra app."""
+    Hydra app, holding the run folder the command names (``named_run_dir``)."""
     try:
         check_command_line(sys.argv[1:], CONF_DIR, "train")
+        folder = named_run_dir(sys.argv[1:])
+        # Held from before Hydra writes the folder's .hydra/ and train.log: of two runs given
+        # the same folder, the second stops here, before it has touched the first's files.
+        with held_run_dir(folder) if folder is not None else nullcontext():
+            main()
     except BCXError as error:
         exit_with("bcx", error)
-    main()
+
+
+def named_run_dir(argv: list[str]) -> str | None:
+    """The folder a single run's command line names with ``hydra.run.dir=<folder>`` (none with
+    an interpolation, such as the default's ``${now:...}``, which Hydra resolves anew), or None;
+    None for any command with an option (``-m``, ``--cfg``, ...)."""
+    if any(arg.startswith("-") for arg in argv):
+        return None
+    for override in OverridesParser.create().parse_overrides(argv):
+        value = override.value()
+        if override.key_or_group == "hydra.run.dir" and isinstance(value, str):
+            return None if "${" in value else value
+    return None
 
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
@@ -452,6 +550,7 @@ def main(cfg: DictConfig) -> dict[str, float] | float | None:
     ends non-zero (``bcx.sweep_progress``)."""
     quiet()
     sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
+    launch_paths(cfg, HydraConfig.get().runtime.cwd)
     try:
         with StopSignals() as signals:
             return sweep_value(cfg, run(cfg, signals))

@@ -48,3 +48,23 @@ def test_non_finite_loss_stops_with_an_error_and_keeps_what_was_written(tmp_path
     assert (tmp_path / "good" / "metrics.json").exists()
     last = torch.load(tmp_path / "bad" / "checkpoints" / "last.ckpt", weights_only=False)
     assert all(torch.isfinite(t).all() for t in last["state_dict"].values())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        ("trainer.devices=0", "trainer.devices must be a positive integer or auto"),
+        ("+env.kwargs.reset_noise_scal=0", "did you mean env.kwargs.reset_noise_scale?"),
+        ("run_dir=elsewhere", "run_dir=elsewhere would split the run"),
+    ],
+)
+def test_checks_against_the_machine_and_hydra_end_in_one_line(tmp_path, overrides, says):
+    """Catalogue V8, V6 and Z9: what Lightning, gymnasium or a split run folder used to report
+    after the demonstrations were read (or not at all) is one line, exit 2, before any work."""
+    result = run_cli("env=inverted_pendulum", *overrides.split(), *QUICK, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("bcx: error: "), result.stderr
+    assert says in lines[0]
+    assert not (tmp_path / "outputs").exists()  # no run folder, no demonstrations
+    assert not (tmp_path / "elsewhere").exists()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+import bcx.rounds
 from bcx.mitigations.dagger import Dagger
+from bcx.rounds import code_version
 from bcx.train import run
 from tests.conftest import TINY, run_cli
 
@@ -162,3 +165,34 @@ def test_a_resumed_multi_round_run_reports_every_round(make_cfg, tmp_path, monke
     rounds = json.loads((tmp_path / "resumed" / "metrics.json").read_text())["rounds"]
     assert rounds[:2] == saved
     assert rounds[0]["data/pairs"] < rounds[1]["data/pairs"] < rounds[2]["data/pairs"]
+
+
+def test_rounds_saved_by_another_bcx_version_are_not_resumed(
+    make_cfg, tmp_path, monkeypatch, caplog
+):
+    """The store is keyed by bcx's code version too: after a change to bcx the same command
+    trains every round again, and leaves the old code's rounds alone."""
+    gather = Dagger.next_round
+
+    def killed_in_round_one(self, index, *args):
+        if index == 1:
+            raise KeyboardInterrupt  # killed while gathering round 1, round 0 saved
+        return gather(self, index, *args)
+
+    monkeypatch.setattr(Dagger, "next_round", killed_in_round_one)
+    with pytest.raises(KeyboardInterrupt):
+        run(make_cfg(*DAGGER, "mitigation.rounds=2"))
+    (saved,) = (tmp_path / "rounds").glob("*/state.json")
+    monkeypatch.setattr(Dagger, "next_round", gather)
+    monkeypatch.setattr(bcx.rounds, "code_version", lambda: "0.1.0+changed")
+    with caplog.at_level(logging.INFO, logger="bcx"):
+        run(make_cfg(*DAGGER, "mitigation.rounds=2", f"run_dir={tmp_path / 'changed'}"))
+    assert "resuming" not in caplog.text
+    assert _rounds(tmp_path / "changed") == ([0, 1], 2)
+    assert saved.exists()  # the other version's store, untouched
+
+
+def test_the_code_version_names_the_package_version_and_its_files():
+    version = code_version()
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*\+[0-9a-f]{16}", version), version
+    assert code_version() is version  # read once per process

@@ -1,5 +1,5 @@
 """The config schema (bcx/schema.py, run by bcx.config.validate) and the command-line check
-(bcx/command_line.py): each bad value of the QA catalogue (D5, D8, D9, D10, D13, D17) stops
+(bcx/command_line.py): each bad value of the QA catalogue (D5, D8, D9, D10, D13, D17, D18) stops
 before any work with one sentence that names the key and what it allows."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
+import bcx.config
 from bcx.callbacks.shift import POPULATIONS, shift_metrics
 from bcx.command_line import check_command_line
-from bcx.config import validate
+from bcx.config import collection_notice, validate
 from bcx.errors import BCXError
 from bcx.heads.gaussian import GaussianHead
 from bcx.schema import hint_rule, metric_names
@@ -72,11 +73,36 @@ BAD = {  # catalogue row: (overrides, what the message must say)
     "built": ("+policy.action_dim=3", "policy.action_dim is set by bcx"),
     "target": ("policy._target_=nowhere.Head", "policy._target_=nowhere.Head names no class"),
     "lqr": ("env.lqr.action_cost=abc", "expert.action_cost must be a finite number or null"),
+    "V3": ("logger=wandb logger.mode=foo", "logger.mode must be null or one of online, offline"),
+    "V3b": ("logger=wandb logger.mode=ofline", "(got 'ofline'; did you mean offline?)"),
+    "V6": ("+env.kwargs.foo=1", "env.kwargs.foo is not a keyword argument of InvertedPendulum"),
+    "V6b": ("+env.kwargs.reset_noise_scal=0", "did you mean env.kwargs.reset_noise_scale?"),
+    "V6c": ("env=lane +env.kwargs.road_widht=3", "did you mean env.kwargs.road_width?"),
+    "V8": ("trainer.devices=0", "trainer.devices must be a positive integer or auto"),
+    "V8b": ("trainer.devices=[0,1]", "trainer.devices must be a positive integer or auto"),
+    "V9": ("trainer.accelerator=tpu", "trainer.accelerator must be one of auto, cpu"),
+    "V9b": ("trainer.accelerator=cpux", "(got 'cpux'; did you mean cpu?)"),
+    "V11": ("logger=tensorboard logger.save_dir=null", "logger.save_dir must be a string"),
+    "Z4": ("trainer._target_=builtins.dict", "trainer._target_ must be pytorch_lightning.Trainer"),
+    "Z4b": ("policy._target_=builtins.dict", "policy._target_ must be bcx.heads.base.PolicyHead"),
 }
 
 
+@pytest.fixture
+def no_gpu(monkeypatch):
+    """A machine where torch sees no CUDA or MPS device, whatever this one has."""
+    monkeypatch.setattr(bcx.config, "_cuda_count", lambda: 0)
+    monkeypatch.setattr(bcx.config, "_mps", lambda: False)
+
+
+@pytest.fixture
+def two_gpus(monkeypatch):
+    monkeypatch.setattr(bcx.config, "_cuda_count", lambda: 2)
+    monkeypatch.setattr(bcx.config, "_mps", lambda: False)
+
+
 @pytest.mark.parametrize(("overrides", "says"), BAD.values(), ids=BAD.keys())
-def test_a_bad_value_is_named_before_any_work(make_cfg, overrides, says):
+def test_a_bad_value_is_named_before_any_work(make_cfg, no_gpu, overrides, says):
     with pytest.raises(BCXError) as error:
         validate(make_cfg(*B, *overrides.split()))
     message = str(error.value)
@@ -100,11 +126,108 @@ def test_a_bad_value_is_named_before_any_work(make_cfg, overrides, says):
         "policy=gmm policy.weight_floor=0",  # an int where the annotation says float
         "mitigation=dagger mitigation.label_budget=100000",
         "logger=wandb +logger.notes=hello",  # WandbLogger takes **kwargs
-        "+env.kwargs.reset_noise_scale=0.01",  # gym.make's own arguments are open
+        "+env.kwargs.reset_noise_scale=0.01",  # the env's own argument
+        "+env.kwargs.width=64",  # MujocoEnv's, which InvertedPendulumEnv's **kwargs hands on to
+        "+env.kwargs.max_episode_steps=50",  # gym.make's
+        "env=lane +env.kwargs.road_width=3.0",
+        "trainer.devices=2",  # CPU processes
+        "trainer.devices='2'",  # as Lightning reads a string
+        "trainer=ddp",
+        "trainer.accelerator=auto trainer.devices=auto",
+        "logger=wandb logger.mode=disabled",
+        "logger=wandb logger.mode=null",
+        "logger=tensorboard",
     ],
 )
 def test_valid_edge_values_pass(make_cfg, overrides):
     validate(make_cfg(*B, *overrides.split()))
+
+
+GPU = {  # trainer=gpu and trainer.devices where torch sees no GPU (V2), and where it sees two
+    "V2": (False, "trainer=gpu", "trainer.accelerator must be one of auto, cpu, the accel"),
+    "V2b": (False, "trainer=gpu", "(got 'gpu': no GPU device is available here; choose trainer"),
+    "V2c": (False, "trainer.accelerator=cuda", "(got 'cuda': no CUDA device is available"),
+    "count": (True, "trainer=gpu trainer.devices=3", "at most 2, the GPUs torch sees"),
+    "index": (True, "trainer=gpu trainer.devices=[0,2]", "a list of GPU indices below 2"),
+    "repeat": (True, "trainer=gpu trainer.devices=[1,1]", "(got [1, 1])"),
+    "cpu": (True, "trainer.devices=-1", "trainer.devices must be a positive integer or auto with"),
+}
+
+
+@pytest.mark.parametrize(("gpus", "overrides", "says"), GPU.values(), ids=GPU.keys())
+def test_the_trainer_must_run_on_this_machine(make_cfg, monkeypatch, gpus, overrides, says):
+    monkeypatch.setattr(bcx.config, "_cuda_count", lambda: 2 if gpus else 0)
+    monkeypatch.setattr(bcx.config, "_mps", lambda: False)
+    with pytest.raises(BCXError) as error:
+        validate(make_cfg(*B, *overrides.split()))
+    assert says in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        "trainer=gpu",
+        "trainer=gpu trainer.devices=2",
+        "trainer=gpu trainer.devices=-1",
+        "trainer=gpu trainer.devices=[1]",
+        "trainer=gpu trainer.devices='0,1'",
+        "trainer=ddp",
+        "trainer.accelerator=cuda",
+    ],
+)
+def test_gpu_trainers_pass_where_torch_sees_gpus(make_cfg, two_gpus, overrides):
+    validate(make_cfg(*B, *overrides.split()))
+
+
+def test_wandb_mode_from_the_environment_is_named(make_cfg, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offlne")
+    with pytest.raises(BCXError, match=r"logger.mode must .* \(got 'offlne', from the WANDB_MODE"):
+        validate(make_cfg(*B, "logger=wandb"))
+
+
+def test_a_large_collection_is_announced_with_its_size(make_cfg):
+    """D5 / H4: data.episodes has no cap; the run says up front what it is about to collect."""
+    cfg = make_cfg(*B, "data.episodes=1000000")
+    validate(cfg)
+    notice = collection_notice(cfg)
+    assert "collecting 1000000 expert episodes of InvertedPendulum-v5" in notice
+    assert "at most 1,000,000,000 env steps (1000 per episode)" in notice
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("", "expert.path is not set"),  # E20
+        ("{tmp}", "expert.path={tmp} is a directory"),  # E11
+        ("{tmp}/missing.zip", "expert.path={tmp}/missing.zip: no such file"),  # E4
+    ],
+)
+def test_sb3_expert_path_says_what_is_wrong_with_it(tmp_path, path, says):
+    """D17 / E11, E20: a directory said "no such file", an empty path "expert.path=: no such
+    file"."""
+    import gymnasium as gym
+
+    from bcx.experts.sb3 import SB3Expert
+
+    with pytest.raises(BCXError) as error:
+        SB3Expert(env=gym.make("InvertedPendulum-v5"), path=path.format(tmp=tmp_path), algo="sac")
+    assert says.format(tmp=tmp_path) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("zoo_dir", "says"),
+    [("", "expert.zoo_dir is empty"), ("{tmp}/file", "expert.zoo_dir={tmp}/file is a file")],
+)
+def test_zoo_dir_that_cannot_be_a_zoo_is_named(tmp_path, zoo_dir, says):
+    import gymnasium as gym
+
+    from bcx.experts.zoo import ZooExpert
+
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(BCXError) as error:
+        ZooExpert(env=gym.make("Hopper-v5"), zoo_dir=zoo_dir.format(tmp=tmp_path))
+    assert says.format(tmp=tmp_path) in str(error.value)
 
 
 def options(group: str) -> list[str]:
@@ -125,7 +248,8 @@ SHIPPED = [
 
 
 @pytest.mark.parametrize("choice", SHIPPED)
-def test_every_shipped_config_passes(make_cfg, choice):
+def test_every_shipped_config_passes(make_cfg, two_gpus, choice):
+    """On a machine with GPUs (trainer=gpu is refused where torch sees none)."""
     validate(make_cfg(choice))
 
 
@@ -165,6 +289,10 @@ COMMAND_LINES = {  # Hydra's own config errors, as one sentence
     "x=[1": "x=[1 is not a valid override",
     "sed=1": "sed is not a key of bcx's config; did you mean seed?",
     "resume=no": "resume must be true or false",  # a single run: values too
+    "run_dir=/tmp/elsewhere": "run_dir=/tmp/elsewhere would split the run",  # D18 / Z9
+    "run_dir=/tmp/a hydra.run.dir=/tmp/b": "set hydra.run.dir=/tmp/a instead",
+    "-m seed=0,1 run_dir=/tmp/one": "would put every job of this multirun in one folder",
+    "seed=0,1 run_dir=/tmp/one": "set hydra.sweep.dir=<folder> instead",
 }
 
 
@@ -184,6 +312,7 @@ def test_the_command_line_is_checked_before_hydra_runs(argv, says):
         "experiment=lane_narrow",
         "hparams_search=optuna optim.lr=interval(1e-4,1e-2)",
         "--cfg job",
+        "run_dir=/tmp/bcx-same hydra.run.dir=/tmp/bcx-same",  # the same folder: nothing split
     ],
 )
 def test_good_command_lines_pass_the_check(argv):

@@ -79,8 +79,8 @@ class ShiftCallback(pl.Callback):
     def baselines(self) -> dict[str, float]:
         """Expert and uniform-random returns on the evaluation seeds, computed once."""
         if self._baselines is None:
-            expert_runs = self._expert_runs = self._rollout(self.expert, "expert baseline")
-            random_runs = self._rollout(
+            expert_runs = self._expert_runs = self.rollout(self.expert, "expert baseline")
+            random_runs = self.rollout(
                 random_policy(self.envs[0].action_space, 0), "random baseline"
             )
             self._baselines = {
@@ -118,7 +118,7 @@ class ShiftCallback(pl.Callback):
         device = module.device
         was_training = module.training
         module.eval()
-        runs = self._rollout(module.policy.numpy_fn(self.deterministic), "rollout")
+        runs = self.rollout(module.policy.numpy_fn(self.deterministic), "rollout")
         module.train(was_training)
         visited = np.concatenate([t.obs for t in runs])
         populations = {
@@ -141,17 +141,19 @@ class ShiftCallback(pl.Callback):
             self.curve["train_nll_median"] = shift["shift/train_nll_median"]
         return {
             **shift,
-            **self._rollout_metrics(runs),
+            **self.rollout_metrics(runs),
             "expert/labels": float(self.expert_labels),
         }
 
-    def _rollout(self, policy: PolicyFn, label: str) -> list[Trajectory]:
+    def rollout(self, policy: PolicyFn, label: str) -> list[Trajectory]:
         """One episode per evaluation seed, under a bar "<label>: <n> episodes"."""
         count = len(self.seeds)
         with episode_bar(f"{label}: {count} episodes", count, self.progress) as on_step:
             return rollout(policy, self.envs, self.seeds, on_step)
 
-    def _rollout_metrics(self, runs: list[Trajectory]) -> dict[str, float]:
+    def rollout_metrics(self, runs: list[Trajectory]) -> dict[str, float]:
+        """rollout/* (return, its spread, length, normalized return, outcomes) and the expert /
+        random baselines for ``runs`` on this callback's evaluation seeds."""
         returns = np.array([t.episode_return for t in runs])
         base = self.baselines()
         span = base["expert/return"] - base["random/return"]

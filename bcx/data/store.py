@@ -4,6 +4,11 @@ Files are written to a temporary name in the same folder and renamed into place,
 sweep jobs either see a complete file or none, and a crash never leaves a half-written one. A
 file damaged anyway (zeroed, truncated by a full disk) is treated as absent, with a warning naming
 it, and replaced: a rerun heals it rather than failing on it.
+
+Processes that want the same demonstrations at the same time collect them once: the first takes
+the file's lock (``.<name>.lock`` beside it) while it collects and writes, the others wait for it
+and then read its file. Where no lock can be taken (a folder bcx may only read), each collects
+its own.
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ import json
 import logging
 import zipfile
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 from bcx.data.demos import Demonstrations
-from bcx.io import atomic_write, describe
+from bcx.io import atomic_write, describe, locked
 
 FORMAT_VERSION = 1  # bump when collection changes what the same key would produce
 log = logging.getLogger(__name__)
@@ -59,22 +65,40 @@ def load(path: Path) -> Demonstrations | None:
 
 
 def load_or_create(path: Path, create: Callable[[], Demonstrations]) -> tuple[Demonstrations, bool]:
-    """(demos, reused): read the cache, or create the demonstrations and save them there. A cache
+    """(demos, reused): read the cache, or create the demonstrations and save them there, holding
+    the file's lock meanwhile: another process after the same file waits, then reads it. A cache
     that cannot be written (a full disk, a read-only folder) costs only the reuse: a warning
     says so and the caller goes on with the demonstrations just made."""
     cached = load(path)
     if cached is not None:
         return cached, True
-    demos = create()
-    try:
-        save(demos, path)
-    except OSError as err:
-        log.warning(
-            "could not cache the demonstrations (%s); going on without the cache: the next run "
-            "of this config collects them again",
-            err,
-        )
+    with ExitStack() as held:
+        try:
+            held.enter_context(
+                locked(path.with_name(f".{path.name}.lock"), wait=True, waiting=_waiting(path))
+            )
+        except OSError as err:  # the folder cannot be written: the save below will warn
+            log.debug("collecting without a lock on %s (%s)", path, describe(err))
+        cached = load(path)  # written by the process this one waited for
+        if cached is not None:
+            return cached, True
+        demos = create()
+        try:
+            save(demos, path)
+        except OSError as err:
+            log.warning(
+                "could not cache the demonstrations (%s); going on without the cache: the next "
+                "run of this config collects them again",
+                err,
+            )
     return demos, False
+
+
+def _waiting(path: Path) -> Callable[[str], None]:
+    def say(holder: str) -> None:
+        log.info("waiting for another bcx process (%s) collecting %s, to reuse it", holder, path)
+
+    return say
 
 
 def _mismatch(demos: Demonstrations) -> str | None:

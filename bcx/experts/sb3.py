@@ -81,9 +81,11 @@ class SB3Expert(Expert):
 
 
 def _existing_file(key: str, path: str | Path | None, what: str) -> Path:
-    if path is None:
+    if path is None or str(path).strip() == "":
         raise BCXError(f"{key} is not set; give the path to {what} ({key}=/path/to/file).")
     file = Path(path).expanduser()
+    if file.is_dir():
+        raise BCXError(f"{key}={path} is a directory; give the path to {what} inside it.")
     if not file.is_file():
         hint = f" (did you mean {file}.zip?)" if Path(f"{file}.zip").is_file() else ""
         raise BCXError(f"{key}={path}: no such file{hint}; give the path to {what}.")

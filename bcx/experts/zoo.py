@@ -51,7 +51,7 @@ class ZooExpert(Expert):
     """The shipped expert for the env's id; deterministic and batched."""
 
     def __init__(self, *, env: gym.Env, zoo_dir: str | Path | None = None) -> None:
-        zoo = Path(zoo_dir) if zoo_dir is not None else ZOO_DIR
+        zoo = _zoo_folder(zoo_dir)
         env_id = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
         folder = zoo / env_id
         if not (folder / ACTOR_FILE).is_file():
@@ -70,6 +70,25 @@ class ZooExpert(Expert):
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         actions = self.actor(torch.as_tensor(np.asarray(obs), dtype=torch.float32))
         return actions.numpy().astype(np.float64)
+
+
+def _zoo_folder(zoo_dir: str | Path | None) -> Path:
+    """expert.zoo_dir as a folder: bcx's own zoo when null; an empty string or a file is refused
+    by name rather than searched for experts that cannot be there."""
+    if zoo_dir is None:
+        return ZOO_DIR
+    if str(zoo_dir).strip() == "":
+        raise BCXError(
+            "expert.zoo_dir is empty; set it to a folder written by `bcx-expert zoo_dir=...`, "
+            "or to null for the zoo shipped with bcx."
+        )
+    zoo = Path(zoo_dir).expanduser()
+    if zoo.exists() and not zoo.is_dir():
+        raise BCXError(
+            f"expert.zoo_dir={zoo_dir} is a file, not a folder; give the folder written by "
+            "`bcx-expert zoo_dir=...` (it holds <env id>/actor.pt), or null for bcx's own zoo."
+        )
+    return zoo
 
 
 def available(zoo: Path = ZOO_DIR) -> list[str]:

@@ -298,7 +298,7 @@ def collection_notice(cfg: DictConfig) -> str:
         f", at most {cfg.data.episodes * limit:,} env steps ({limit} per episode)" if limit else ""
     )
     return (
-        f"collecting {cfg.data.episodes} expert episodes of {cfg.env.id}{steps} on "
+        f"demonstrations to collect: {cfg.data.episodes} episodes of {cfg.env.id}{steps}, on "
         f"{min(cfg.rollout.num_envs, cfg.data.episodes)} envs at once"
     )
 

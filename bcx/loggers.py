@@ -14,7 +14,7 @@ collection until its results are written.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -83,16 +83,22 @@ def held_run_dir(run_dir: str | Path) -> Iterator[None]:
     checked as ``check_run_dir`` does once the lock is held: of two runs started together in one
     folder, the second is refused with ``BCXError``. Under DDP the processes of ranks above 0
     (which Lightning starts in the same folder, and which rank 0 waits for) take no lock."""
-    with ExitStack() as stack:
-        try:
-            if rank_zero_only.rank == 0:
-                stack.enter_context(locked(Path(run_dir) / RUN_LOCK))
-        except Held as held:
-            raise _in_use(run_dir, str(held)) from None
-        except OSError as err:
-            raise _unwritable(run_dir, describe(err)) from None
-        check_run_dir(run_dir)
-        yield
+    created = not Path(run_dir).exists()
+    try:
+        with ExitStack() as stack:
+            try:
+                if rank_zero_only.rank == 0:
+                    stack.enter_context(locked(Path(run_dir) / RUN_LOCK))
+            except Held as held:
+                raise _in_use(run_dir, str(held)) from None
+            except OSError as err:
+                raise _unwritable(run_dir, describe(err)) from None
+            check_run_dir(run_dir)
+            yield
+    finally:
+        if created:  # a run refused before writing anything leaves no folder behind
+            with suppress(OSError):
+                Path(run_dir).rmdir()  # only an empty folder
 
 
 def _unwritable(run_dir: str | Path, problem: str) -> BCXError:

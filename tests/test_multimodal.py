@@ -16,10 +16,11 @@ from tests.conftest import TINY
 SEEDS = (11, 12, 13)
 
 
-def fork_success(make_cfg, policy: str, seed: int, *overrides: str) -> float:
+def fork_success(make_cfg, folder, policy: str, seed: int, *overrides: str) -> float:
     metrics = run(
         make_cfg(
             "env=fork",
+            f"run_dir={folder / f'seed{seed}'}",  # each run its own folder
             f"policy={policy}",
             f"seed={seed}",
             f"data.seed={100 * seed}",
@@ -34,19 +35,19 @@ def fork_success(make_cfg, policy: str, seed: int, *overrides: str) -> float:
 
 
 @pytest.mark.parametrize("policy", ["gmm", "discrete"])
-def test_expressive_heads_get_around_the_obstacle(make_cfg, policy):
-    success = [fork_success(make_cfg, policy, s, "trainer.max_steps=600") for s in SEEDS]
+def test_expressive_heads_get_around_the_obstacle(make_cfg, tmp_path, policy):
+    success = [fork_success(make_cfg, tmp_path, policy, s, "trainer.max_steps=600") for s in SEEDS]
     assert min(success) >= 0.8 and np.mean(success) >= 0.9, success
 
 
 @pytest.mark.parametrize("policy", ["gaussian", "gaussian_fixed"])
-def test_unimodal_heads_average_the_modes(make_cfg, policy):
-    success = [fork_success(make_cfg, policy, s, "trainer.max_steps=600") for s in SEEDS]
+def test_unimodal_heads_average_the_modes(make_cfg, tmp_path, policy):
+    success = [fork_success(make_cfg, tmp_path, policy, s, "trainer.max_steps=600") for s in SEEDS]
     assert max(success) <= 0.5, success
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("policy", ["diffusion", "flow"])
-def test_generative_heads_get_around_given_forks_budget(make_cfg, policy):
-    success = [fork_success(make_cfg, policy, s) for s in SEEDS]
+def test_generative_heads_get_around_given_forks_budget(make_cfg, tmp_path, policy):
+    success = [fork_success(make_cfg, tmp_path, policy, s) for s in SEEDS]
     assert min(success) >= 0.8 and np.mean(success) >= 0.9, success

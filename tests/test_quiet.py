@@ -46,6 +46,7 @@ def _command(tmp: Path, name: str) -> list[str]:
         *RUN,
         f"data.cache_dir={tmp / 'cache'}",
         f"resume_dir={tmp / 'resume'}",
+        f"hydra.run.dir={tmp / name}",
         f"run_dir={tmp / name}",
     ]
 

@@ -4,6 +4,7 @@ before any work with one sentence that names the key and what it allows."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -191,7 +192,7 @@ def test_a_large_collection_is_announced_with_its_size(make_cfg):
     cfg = make_cfg(*B, "data.episodes=1000000")
     validate(cfg)
     notice = collection_notice(cfg)
-    assert "collecting 1000000 expert episodes of InvertedPendulum-v5" in notice
+    assert "demonstrations to collect: 1000000 episodes of InvertedPendulum-v5" in notice
     assert "at most 1,000,000,000 env steps (1000 per episode)" in notice
 
 
@@ -345,3 +346,56 @@ def test_the_cli_stops_with_one_line_and_keeps_an_earlier_run(tmp_path, override
     assert not (tmp_path / "outputs" / "cache").exists()  # stopped before collecting anything
     for name, content in earlier.items():
         assert (tmp_path / "run" / name).read_bytes() == content
+
+
+# Wrong types per kind of key: what each rule must refuse.
+WRONG = {"an integer": ("abc", 1.5, True), "a number": ("abc", True), "true or false": ("no", 1)}
+
+
+def _kind(rule) -> str | None:
+    """Which WRONG list a key's rule must refuse: integer, number or boolean keys; None else."""
+    if rule.test(True) is False and rule.test(False) is False and rule.test(3):
+        return "an integer" if not rule.test(3.5) and not rule.test(0.5) else "a number"
+    if rule.test(True) and rule.test(False):
+        return "true or false"
+    if not rule.test(True) and rule.test(0.5):
+        return "a number"
+    return None
+
+
+def _typed_keys() -> list[tuple[str, str]]:
+    """Every integer, number and boolean key of bcx's own sections, and every such parameter of
+    every shipped policy, mitigation and expert option (from the class's annotations)."""
+    import typing
+
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import get_class
+
+    from bcx.schema import KEYS
+
+    keys = [(k, _kind(r)) for k, r in KEYS.items() if _kind(r)]
+    for group in ("policy", "mitigation", "expert"):
+        for choice in options(group):
+            with initialize_config_dir(CONF_DIR, version_base="1.3"):
+                node = compose("train", overrides=[choice])[group]
+            target = get_class(node._target_)
+            hints = typing.get_type_hints(target.__init__)
+            for name in node:
+                rule = hint_rule(hints.get(name)) if not name.startswith("_") else None
+                if rule is not None and _kind(rule):
+                    keys.append((f"{choice} {group}.{name}", _kind(rule)))
+    return keys
+
+
+TYPED = _typed_keys()
+
+
+@pytest.mark.parametrize(("key", "kind"), TYPED, ids=[k for k, _ in TYPED])
+def test_every_typed_key_refuses_a_wrong_type(make_cfg, key, kind):
+    """The issue's 'done when': a wrong type for every boolean, integer and float key is refused
+    before any work, naming the key."""
+    *choice, dotted = key.split()
+    named = re.escape(dotted)
+    for wrong in WRONG[kind]:
+        with pytest.raises(BCXError, match=rf"^{named} must be"):
+            validate(make_cfg(*B, *choice, f"++{dotted}={wrong}"))

@@ -39,7 +39,12 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"}
 
 
 def paths(tmp: Path, cache: Path, name: str) -> list[str]:
-    return [f"data.cache_dir={cache}", f"resume_dir={tmp / 'resume'}", f"run_dir={tmp / name}"]
+    return [
+        f"data.cache_dir={cache}",
+        f"resume_dir={tmp / 'resume'}",
+        f"hydra.run.dir={tmp / name}",
+        f"run_dir={tmp / name}",  # the same folder: in-process runs have no Hydra run dir
+    ]
 
 
 def run_in_process(overrides: list[str], signals: StopSignals | None = None) -> dict[str, float]:

@@ -38,6 +38,9 @@ KNOWN_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
     (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning, LIGHTNING),
     # A resumed fit writes to its new run folder; bcx keeps no best-k checkpoints to carry over.
     (r"The dirpath has changed from", UserWarning, LIGHTNING),
+    # On any machine with SLURM's tools installed Lightning suggests `srun` for every run, even
+    # one that is not meant for the cluster; bcx's SLURM runs go through submitit, which uses it.
+    (r"The `srun` command is available on your system but is not used", UserWarning, LIGHTNING),
 )
 
 # MuJoCo's compiler deprecations about attributes in the model files gymnasium ships (HalfCheetah's

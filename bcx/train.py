@@ -63,6 +63,11 @@ from bcx.video import check_can_record, record_episode
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 log = logging.getLogger("bcx")
+# What a fit that Ctrl-C stopped kept, and what rerunning does.
+RERUN_FIT = (
+    "the last mid-fit checkpoint (every checkpoint.every_n_steps steps) is kept: rerun the same "
+    "command to resume from it"
+)
 
 
 def run(cfg: DictConfig, signals: StopSignals | None = None) -> dict[str, float]:
@@ -246,8 +251,18 @@ class RoundFitter:
         )
         started = time.perf_counter()
         with self.signals.fitting() if self.signals else nullcontext():
-            # bcx wrote the checkpoint itself: it holds optimizer and loop state, not only weights.
-            trainer.fit(module, datamodule=data, ckpt_path=checkpoint, weights_only=False)
+            try:
+                # bcx wrote the checkpoint itself: it holds optimizer and loop state, not only
+                # weights.
+                trainer.fit(module, datamodule=data, ckpt_path=checkpoint, weights_only=False)
+            except SystemExit:
+                # Lightning ends a fit Ctrl-C interrupted with exit(1), its shutdown note hidden
+                # with its other INFO lines (bcx.quiet): say what happened and what was kept.
+                if not trainer.interrupted:
+                    raise
+                raise Stopped(
+                    "interrupted", 130, f" at step {trainer.global_step}; {RERUN_FIT}"
+                ) from None
         self.seconds += time.perf_counter() - started
         return trainer
 

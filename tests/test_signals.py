@@ -92,6 +92,33 @@ def test_sigterm_mid_fit_saves_the_fit_exits_143_and_a_rerun_resumes_it(
     assert not list((tmp_path / "resume").glob("*/*"))  # finished: nothing left to resume
 
 
+def test_ctrl_c_mid_fit_says_what_was_kept_exits_130_and_a_rerun_resumes_it(
+    tmp_path, cache_dir, uninterrupted
+):
+    """Lightning ends a fit Ctrl-C stops with exit(1) and an INFO note that bcx.quiet hides: the
+    run says what happened and what was kept instead, with a shell's code for SIGINT."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bcx", *RUN, *paths(tmp_path, cache_dir, "stopped")],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while not list((tmp_path / "resume").glob("*/fit.json")) and process.poll() is None:
+        assert time.monotonic() < deadline, "the run saved no mid-fit checkpoint in 300 s"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130, stderr[-2000:]
+    said = re.search(r"^bcx: interrupted at step (\d+); the last mid-fit checkpoint", stderr, re.M)
+    assert said and "rerun the same command to resume from it" in stderr, stderr[-2000:]
+    assert "Traceback" not in stderr
+    resumed = run_in_process(paths(tmp_path, cache_dir, "resumed"))
+    assert resumed == uninterrupted
+
+
 def test_sigusr1_stops_the_fit_at_the_end_of_its_step_and_a_rerun_resumes_it(
     tmp_path, cache_dir, uninterrupted, monkeypatch
 ):

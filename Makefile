@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bcx-installed
 
-.PHONY: help install run test test-all test-slurm bench paper lint format clean
+.PHONY: help install run test test-all test-slurm bench paper lint format clean qa
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ test-all: install ## the test suite including slow tests
 test-slurm: install ## start a one-node SLURM cluster (scripts/slurm-cluster.sh), run its tests
 	scripts/slurm-cluster.sh
 	$(PY) -m pytest -q -m slurm --durations=0 $(ARGS)
+
+qa: install ## rerun the QA catalogue's 186 bad-input/fault cases (qa/) -> outputs/qa/results.md
+	$(PY) -m qa.run_catalogue $(ARGS)
 
 bench: install ## throughput ratios vs plain PyTorch / raw gymnasium (outputs/bench/latest.json)
 	$(PY) -m bcx.bench $(ARGS)

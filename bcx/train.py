@@ -357,7 +357,8 @@ def load_demonstrations(
     seeds data.seed + i, from the cache when an identical set exists."""
     if cfg.data.source == "minari":
         return read_dataset(cfg, collector.envs[0])
-    seeds = [cfg.data.seed + i for i in range(cfg.data.episodes)]
+    first = cfg.data.seed  # read once: OmegaConf access is slow for a million episodes
+    seeds = [first + i for i in range(cfg.data.episodes)]
     key = {
         "env": OmegaConf.to_container(cfg.env, resolve=True),
         "expert": OmegaConf.to_container(cfg.expert, resolve=True),

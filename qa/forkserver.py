@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import resource
@@ -29,6 +30,7 @@ import traceback
 from collections import deque
 
 RLIMITS = {"fsize": resource.RLIMIT_FSIZE, "as": resource.RLIMIT_AS}
+PRELOAD = ("stable_baselines3", "h5py", "bcx.experts.sb3", "bcx.experts.zoo", "bcx.data.minari")
 
 
 def preload() -> dict:
@@ -38,9 +40,19 @@ def preload() -> dict:
     from bcx.report import main as report_main
     from bcx.train import CONF_DIR, cli
 
-    # A dry check of the default config.
+    # A dry check of the default config, and the imports a run makes when it builds its env
+    # and expert (MuJoCo, SB3, h5py), which children would otherwise each make again.
     with tempfile.TemporaryDirectory() as folder, contextlib.suppress(BCXError):
         check_command_line([f"hydra.run.dir={folder}/run"], CONF_DIR, "train")
+    for module in PRELOAD:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+    with contextlib.suppress(Exception):
+        import gymnasium as gym
+
+        import bcx.envs  # noqa: F401  (registers bcx/* env ids)
+
+        gym.make("InvertedPendulum-v5").close()
     return {"bcx": cli, "bcx-report": report_main}
 
 

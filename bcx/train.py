@@ -255,10 +255,12 @@ class RoundFitter:
                 # bcx wrote the checkpoint itself: it holds optimizer and loop state, not only
                 # weights.
                 trainer.fit(module, datamodule=data, ckpt_path=checkpoint, weights_only=False)
-            except SystemExit:
-                # Lightning ends a fit Ctrl-C interrupted with exit(1), its shutdown note hidden
-                # with its other INFO lines (bcx.quiet): say what happened and what was kept.
-                if not trainer.interrupted:
+            except SystemExit as exiting:
+                # Lightning ends a fit Ctrl-C interrupted with exit(1) raised while it handles the
+                # KeyboardInterrupt, its shutdown note hidden with its other INFO lines
+                # (bcx.quiet): say what happened and what was kept. Any other exit (a launcher's
+                # handler that requeues its job) goes on as it is.
+                if not isinstance(exiting.__context__, KeyboardInterrupt):
                     raise
                 raise Stopped(
                     "interrupted", 130, f" at step {trainer.global_step}; {RERUN_FIT}"

@@ -104,6 +104,8 @@ def test_ctrl_c_mid_fit_says_what_was_kept_exits_130_and_a_rerun_resumes_it(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell ignores SIGINT in background jobs, and children inherit that: undo it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 300
     while not list((tmp_path / "resume").glob("*/fit.json")) and process.poll() is None:

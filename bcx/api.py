@@ -164,7 +164,7 @@ def load_policy(path: str | Path) -> LoadedPolicy:
         )
     state = _read_checkpoint(checkpoint, saved if path.is_dir() else None)
     config = OmegaConf.create(saved["config"])
-    policy = _build_policy(config, state, checkpoint)
+    policy = policy_from_state(config, state, checkpoint)
     return LoadedPolicy(policy=policy.eval(), config=config, checkpoint=checkpoint)
 
 
@@ -268,7 +268,7 @@ def _read_checkpoint(path: Path, run: dict[str, Any] | None) -> dict[str, torch.
     return policy
 
 
-def _build_policy(config: DictConfig, state: dict[str, torch.Tensor], path: Path) -> Policy:
+def policy_from_state(config: DictConfig, state: dict[str, torch.Tensor], path: Path) -> Policy:
     """The run's network, sized by the checkpoint, with the checkpoint's weights and
     observation and action statistics (buffers: placeholders until the state is loaded)."""
     obs_dim, action_dim = len(state["obs_mean"]), len(state["action_center"])

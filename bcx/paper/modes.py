@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from bcx import stats
+from bcx.api import policy_from_state
 from bcx.data.demos import Demonstrations, collect
 from bcx.figures import nearest_expert_actions
 from bcx.paper import heads
@@ -58,19 +59,8 @@ def load_policy(cfg: DictConfig, result: dict) -> Policy:
         for k, v in checkpoint["state_dict"].items()
         if k.startswith("policy.")
     }
-    obs_dim, act_dim = len(state["obs_mean"]), len(state["action_center"])
-    policy = Policy(
-        obs_mean=np.zeros(obs_dim),
-        obs_std=np.ones(obs_dim),
-        action_low=-np.ones(act_dim),
-        action_high=np.ones(act_dim),
-        hidden=list(cfg.model.hidden),
-        activation=cfg.model.activation,
-        obs_std_min=cfg.model.obs_std_min,
-        head=instantiate(cfg.policy),
-    )
-    policy.load_state_dict(state)  # the normalization buffers come with the weights
-    return policy.eval()
+    path = Path(result["dir"]) / "checkpoints" / "last.ckpt"
+    return policy_from_state(cfg, state, path).eval()
 
 
 def nearest_centre(points: np.ndarray, centres: np.ndarray) -> np.ndarray:

@@ -53,6 +53,28 @@ def run_in_process(overrides: list[str], signals: StopSignals | None = None) -> 
     return run(cfg, signals)
 
 
+def stop_mid_fit(tmp_path: Path, cache_dir: Path, signum: int) -> tuple[int, str]:
+    """Start the run as a process, send ``signum`` once it saved a mid-fit checkpoint; its exit
+    status and stderr."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bcx", *RUN, *paths(tmp_path, cache_dir, "stopped")],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell ignores SIGINT in background jobs, and children inherit that: undo it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 300
+    while not list((tmp_path / "resume").glob("*/fit.json")) and process.poll() is None:
+        assert time.monotonic() < deadline, "the run saved no mid-fit checkpoint in 300 s"
+        time.sleep(0.02)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=300)
+    return process.returncode, stderr
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, cache_dir) -> dict[str, float]:
     """The final metrics of the run the tests stop, run to its end without a stop."""
@@ -62,21 +84,8 @@ def uninterrupted(tmp_path_factory, cache_dir) -> dict[str, float]:
 def test_sigterm_mid_fit_saves_the_fit_exits_143_and_a_rerun_resumes_it(
     tmp_path, cache_dir, uninterrupted
 ):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bcx", *RUN, *paths(tmp_path, cache_dir, "stopped")],
-        cwd=tmp_path,
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 300
-    while not list((tmp_path / "resume").glob("*/fit.json")) and process.poll() is None:
-        assert time.monotonic() < deadline, "the run saved no mid-fit checkpoint in 300 s"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=300)
-    assert process.returncode == 143, stderr[-2000:]
+    returncode, stderr = stop_mid_fit(tmp_path, cache_dir, signal.SIGTERM)
+    assert returncode == 143, stderr[-2000:]
     said = re.search(
         r"^bcx: stopped by SIGTERM at step (\d+); the mid-fit checkpoint is saved, rerun the "
         r"same command to resume$",
@@ -97,23 +106,8 @@ def test_ctrl_c_mid_fit_says_what_was_kept_exits_130_and_a_rerun_resumes_it(
 ):
     """Lightning ends a fit Ctrl-C stops with exit(1) and an INFO note that bcx.quiet hides: the
     run says what happened and what was kept instead, with a shell's code for SIGINT."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bcx", *RUN, *paths(tmp_path, cache_dir, "stopped")],
-        cwd=tmp_path,
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        # A shell ignores SIGINT in background jobs, and children inherit that: undo it.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    deadline = time.monotonic() + 300
-    while not list((tmp_path / "resume").glob("*/fit.json")) and process.poll() is None:
-        assert time.monotonic() < deadline, "the run saved no mid-fit checkpoint in 300 s"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=300)
-    assert process.returncode == 130, stderr[-2000:]
+    returncode, stderr = stop_mid_fit(tmp_path, cache_dir, signal.SIGINT)
+    assert returncode == 130, stderr[-2000:]
     said = re.search(r"^bcx: interrupted at step (\d+); the last mid-fit checkpoint", stderr, re.M)
     assert said and "rerun the same command to resume from it" in stderr, stderr[-2000:]
     assert "Traceback" not in stderr

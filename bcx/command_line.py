@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
-from hydra._internal.utils import get_args_parser
+from hydra._internal.utils import _locate, get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, ValueType
 from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -43,6 +44,7 @@ def check_command_line(argv: Sequence[str], config_dir: str, config_name: str) -
     parsed = [_parse(line) for line in args.overrides]
     overrides = [line for line in map(_first_value, parsed) if line is not None]
     cfg = compose_checked(config_dir, config_name, overrides)
+    _check_callbacks(cfg)
     sweeps = any(o.is_sweep_override() for o in parsed)
     multirun = bool(args.multirun or sweeps or cfg.hydra.mode == RunMode.MULTIRUN)
     _require_run_dir_is_hydras(cfg, multirun)
@@ -52,6 +54,22 @@ def check_command_line(argv: Sequence[str], config_dir: str, config_name: str) -
     # Hydra rewrites <run dir>/.hydra/ as it starts: refuse a finished run's folder before that.
     is_default = OmegaConf.is_interpolation(cfg, "run_dir")
     check_run_dir(cfg.hydra.run.dir if is_default else cfg.run_dir)
+
+
+def _check_callbacks(cfg: DictConfig) -> None:
+    """Every ``hydra.callbacks`` entry names a Hydra Callback class: Hydra calls any other target
+    (``print``, ``os.system``) as the app starts, and then only warns that it is no callback."""
+    for name, node in (cfg.hydra.get("callbacks") or {}).items():
+        target = node.get("_target_") if isinstance(node, DictConfig) else None
+        try:
+            located = _locate(target) if isinstance(target, str) else None
+        except Exception:
+            located = None
+        if not (isinstance(located, type) and issubclass(located, Callback)):
+            raise BCXError(
+                f"hydra.callbacks.{name}._target_ must name a subclass of "
+                f"hydra.experimental.callback.Callback (got {target!r})."
+            )
 
 
 def _require_run_dir_is_hydras(cfg: DictConfig, multirun: bool) -> None:

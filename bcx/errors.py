@@ -3,6 +3,7 @@ from outside (a signal or Ctrl-C; exit 128 + the signal's number)."""
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import NoReturn
 
@@ -36,3 +37,24 @@ class Stopped(BaseException):
     def during(self, outcome: str) -> Stopped:
         """The same stop, told with what the interrupted part of the run kept."""
         return Stopped(self.cause, self.code, outcome)
+
+
+# The errors that mean "no room to write": a full disk, a full quota, a file-size limit.
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+# The exit status of a run stopped because a file could not be written (sysexits' EX_IOERR).
+NO_ROOM_EXIT = 74
+
+
+def no_room(error: BaseException, folder: str) -> str | None:
+    """The one line that tells what happened when ``error`` (or an error it was raised from) is
+    a full disk, quota or file-size limit, naming the file (or else ``folder``); None for any
+    other error."""
+    while error is not None and not (isinstance(error, OSError) and error.errno in NO_ROOM):
+        error = error.__cause__ or error.__context__
+    if error is None:
+        return None
+    where = error.filename or f"a file in {folder}"
+    return (
+        f"could not write {where}: {error.strerror} (a full disk, a quota or a file-size limit); "
+        f"the run stopped, and every file bcx saved before is whole. Free space and {RERUN}."
+    )

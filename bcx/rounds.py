@@ -136,9 +136,7 @@ class RoundStore:
         round's files and state intact."""
         self.folder.mkdir(parents=True, exist_ok=True)
         checkpoint = self._checkpoint(completed_rounds)
-        tmp = checkpoint.with_name(f".{checkpoint.name}.tmp")
-        trainer.save_checkpoint(tmp, weights_only=False)  # the full state a resumed fit needs
-        tmp.replace(checkpoint)
+        save_checkpoint(trainer, checkpoint)
         atomic_write(self._data(completed_rounds), lambda f: store.write_npz(f, train))
         state = {"completed_rounds": completed_rounds, "next_seed": next_seed, "rounds": history}
         atomic_write_json(self.folder / STATE, state)
@@ -160,10 +158,7 @@ class RoundStore:
         kill leaves whole files (at worst a state that still names the previous round, which a
         rerun ignores)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / FIT_CHECKPOINT
-        tmp = path.with_name(f".{path.name}.tmp")
-        trainer.save_checkpoint(tmp, weights_only=False)  # the full state a resumed fit needs
-        tmp.replace(path)
+        save_checkpoint(trainer, self.folder / FIT_CHECKPOINT)
         atomic_write_json(self.folder / FIT_STATE, {"round": round_index})
 
     def clear(self) -> None:
@@ -221,3 +216,17 @@ class SaveProgress(pl.Callback):
             rerun = "rerun the same command" if self.resume else "rerun it with resume=true"
             saved = f" at step {step}; the mid-fit checkpoint is saved, {rerun} to resume"
             raise self.signals.stop(self.signals.pending, saved)
+
+
+def save_checkpoint(trainer: pl.Trainer, path: Path) -> None:
+    """The trainer's full state (what a resumed fit needs) written to a temp file, then renamed
+    onto ``path``: a failed write leaves no partial file and names ``path``."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        trainer.save_checkpoint(tmp, weights_only=False)
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        if err.errno is None:
+            raise
+        raise OSError(err.errno, err.strerror, str(path)) from err

@@ -7,7 +7,8 @@
   error that suggests the nearest key.
 - The groups that build an object (``policy``, ``mitigation``, ``expert``, ``trainer``,
   ``logger``): the ``_target_`` must name a class of the group's kind (``BASES``: a policy head,
-  a Lightning Trainer, ...) or a function, and its signature is their schema. A key it takes no
+  a Lightning Trainer, ...) or a function annotated to return one, and its signature is their
+  schema. A key it takes no
   parameter for is an error that suggests the nearest parameter, and each value must fit its
   annotation: ``int`` an integer (not a bool), ``float`` a finite number, ``bool`` true or false,
   ``str`` a string, and every ``seed`` of bcx's own families an integer in [0, 2**32). Ranges
@@ -253,12 +254,24 @@ def group_target(cfg: DictConfig, group: str) -> Callable | None:
             f"({type(err.__cause__ or err).__name__}); choose one with {group}=<option>."
         ) from err
     base = _locate(BASES[group]) if group in BASES else None
-    if isinstance(target, type) and base is not None and not issubclass(target, base):
+    if base is not None and not issubclass(_builds(target), base):
         raise BCXError(
-            f"{group}._target_ must be {BASES[group]} or a subclass of it (got "
-            f"{node._target_!r}); choose one with {group}=<option>."
+            f"{group}._target_ must be {BASES[group]}, a subclass of it or a function annotated "
+            f"to return one (got {node._target_!r}); choose one with {group}=<option>."
         )
     return target
+
+
+def _builds(target: Callable) -> type:
+    """The class a target builds: itself, or a function's return annotation (``object`` where it
+    has none, so that no call of an arbitrary function, ``print`` or ``os.system``, passes)."""
+    if isinstance(target, type):
+        return target
+    try:
+        returns = typing.get_type_hints(target).get("return")
+    except Exception:  # a builtin, or an annotation that cannot be evaluated
+        returns = None
+    return returns if isinstance(returns, type) else object
 
 
 def _signature(target: Callable) -> dict[str, inspect.Parameter]:

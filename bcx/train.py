@@ -38,7 +38,7 @@ from bcx.data.datamodule import DemoDataModule
 from bcx.data.demos import Demonstrations
 from bcx.data.minari import check_recorded_on, read_metadata, read_minari
 from bcx.envs import learner_features
-from bcx.errors import BCXError, Stopped, exit_with
+from bcx.errors import NO_ROOM_EXIT, BCXError, Stopped, exit_with, no_room
 from bcx.experts.base import Expert, check_matches_env
 from bcx.figures import action_samples, compounding_error
 from bcx.heads import PolicyHead
@@ -588,6 +588,11 @@ def main(cfg: DictConfig) -> dict[str, float] | float | None:
         print(f"bcx: error: {error}", file=sys.stderr)
         failure: Exception = error
     except Exception as error:
+        if (line := no_room(error, cfg.run_dir)) is not None:
+            print(f"bcx: {line}", file=sys.stderr)
+            if sweeping:
+                record_failure(cfg, error)
+            sys.exit(NO_ROOM_EXIT)  # the sweep's other jobs would need the same room
         if not sweeping:
             raise
         log.exception("sweep job failed: %s: %s", type(error).__name__, error)
@@ -600,15 +605,18 @@ def main(cfg: DictConfig) -> dict[str, float] | float | None:
 
 def record_failure(cfg: DictConfig, error: BaseException) -> None:
     """failed.json in the run folder: the error's message (with its type, for an unexpected
-    one) and its traceback."""
+    one) and its traceback. A disk too full to hold it costs only the file."""
     expected = isinstance(error, BCXError | Stopped)
-    atomic_write_json(
-        Path(cfg.run_dir) / FAILED_FILE,
-        {
-            "error": str(error) if expected else f"{type(error).__name__}: {error}",
-            "traceback": "".join(traceback.format_exception(error)),
-        },
-    )
+    try:
+        atomic_write_json(
+            Path(cfg.run_dir) / FAILED_FILE,
+            {
+                "error": str(error) if expected else f"{type(error).__name__}: {error}",
+                "traceback": "".join(traceback.format_exception(error)),
+            },
+        )
+    except OSError as unwritten:
+        log.warning("could not write %s: %s", FAILED_FILE, unwritten)
 
 
 def sweep_value(cfg: DictConfig, metrics: dict[str, float]) -> dict[str, float] | float | None:

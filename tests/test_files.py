@@ -8,8 +8,10 @@ import errno
 import json
 import logging
 import os
+import resource
 import stat
 import subprocess
+import sys
 
 import gymnasium as gym
 import h5py
@@ -24,7 +26,7 @@ from bcx import provenance
 from bcx.data import store
 from bcx.data.demos import Demonstrations
 from bcx.data.minari import read_minari, write_minari
-from bcx.errors import BCXError
+from bcx.errors import NO_ROOM_EXIT, BCXError, no_room
 from bcx.heads.gaussian import GaussianHead
 from bcx.io import atomic_write, atomic_write_json, readable_checkpoint, umask
 from bcx.loggers import build_logger
@@ -82,6 +84,54 @@ def test_a_full_disk_names_the_file_and_keeps_the_earlier_one(tmp_path):
     assert raised.value.filename == str(path)
     assert json.loads(path.read_text()) == {"earlier": True}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temp file left
+
+
+# F6, F7, F7b: a file-size limit (as the catalogue stood in for a full disk) hit mid-fit.
+
+
+def test_a_run_out_of_room_stops_with_one_line_and_no_partial_file(tmp_path):
+    """The first mid-fit save (fit.ckpt, 400 KB over the limit) fails: one line naming the file
+    and what rerunning does, exit 74 (EX_IOERR), no traceback, no temp file left."""
+    limit = 400 * 1024
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bcx",
+            *TINY,
+            "checkpoint.every_n_steps=10",
+            f"hydra.run.dir={tmp_path / 'run'}",
+            f"data.cache_dir={tmp_path / 'cache'}",
+            f"resume_dir={tmp_path / 'rounds'}",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == NO_ROOM_EXIT, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"bcx: could not write {tmp_path / 'rounds'}")
+    assert "fit.ckpt: File too large" in line and "rerun the same command" in line
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_no_room_is_found_through_the_errors_raised_from_it():
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/runs/a/last.ckpt")
+    try:
+        try:
+            raise full
+        except OSError as err:
+            raise RuntimeError("Lightning's teardown") from err
+    except RuntimeError as wrapped:
+        assert no_room(wrapped, "/runs/a").startswith("could not write /runs/a/last.ckpt: No space")
+    assert no_room(OSError(errno.EFBIG, "File too large"), "/runs/a").startswith(
+        "could not write a file in /runs/a: File too large"
+    )
+    assert no_room(OSError(errno.EACCES, "Permission denied"), "/runs/a") is None
 
 
 def test_minari_folder_mode_and_non_finite_observations_named(tmp_path, mask):

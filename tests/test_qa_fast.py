@@ -27,15 +27,8 @@ FAST = [case for case in CASES if case.fast]
 REAL = ("E15",)
 
 # Rows of the fast subset that still break the contract (docs/reliability.md, "The QA catalogue,
-# rerun"): each is a real defect, kept visible here as an expected failure until it is fixed.
-KNOWN = {
-    "Z2": "a policy._target_ override is instantiated: builtins.print runs, then a TypeError "
-    "traceback (exit 1)",
-    "Z3": "os.system as policy._target_ is refused by Hydra's blocklist, with Hydra's "
-    "multi-line error and exit 1, not one bcx: error: line and exit 2",
-    "Z6": "+hydra.callbacks.x._target_=builtins.print is accepted: print() runs, the run "
-    "trains to the end with 4 UserWarnings and exit 0",
-}
+# rerun"), kept visible here as expected failures until they are fixed: none today.
+KNOWN: dict[str, str] = {}
 
 
 def bin_dir() -> Path:

@@ -86,7 +86,38 @@ BAD = {  # catalogue row: (overrides, what the message must say)
     "V11": ("logger=tensorboard logger.save_dir=null", "logger.save_dir must be a string"),
     "Z4": ("trainer._target_=builtins.dict", "trainer._target_ must be pytorch_lightning.Trainer"),
     "Z4b": ("policy._target_=builtins.dict", "policy._target_ must be bcx.heads.base.PolicyHead"),
+    # A function is a factory only if it says it builds one: print and os.system are not called.
+    "Z2": (
+        "policy=gaussian_fixed policy._target_=builtins.print +policy._args_=[HI] "
+        "policy._partial_=false",
+        "a function annotated to return one (got 'builtins.print')",
+    ),
+    "Z3": (
+        "policy=gaussian_fixed policy._target_=os.system +policy._args_=[true] "
+        "policy._partial_=false",
+        "policy._target_ must be bcx.heads.base.PolicyHead",
+    ),
+    "unannotated": ("policy._target_=tests.test_schema.unannotated_head", "annotated to return"),
 }
+
+
+def unannotated_head(*, in_features: int, action_dim: int):  # noqa: ANN201 (the point)
+    return GaussianHead(in_features=in_features, action_dim=action_dim)
+
+
+def annotated_head(*, in_features: int, action_dim: int) -> GaussianHead:
+    return GaussianHead(in_features=in_features, action_dim=action_dim)
+
+
+def test_a_factory_annotated_to_return_the_groups_kind_is_accepted(make_cfg):
+    validate(
+        make_cfg(
+            *B,
+            "policy._target_=tests.test_schema.annotated_head",
+            "~policy.min_log_std",
+            "~policy.max_log_std",
+        )
+    )
 
 
 @pytest.fixture
@@ -294,6 +325,9 @@ COMMAND_LINES = {  # Hydra's own config errors, as one sentence
     "run_dir=/tmp/a hydra.run.dir=/tmp/b": "set hydra.run.dir=/tmp/a instead",
     "-m seed=0,1 run_dir=/tmp/one": "would put every job of this multirun in one folder",
     "seed=0,1 run_dir=/tmp/one": "set hydra.sweep.dir=<folder> instead",
+    # Z6: Hydra would call print at startup, then only warn that it is no callback.
+    "+hydra.callbacks.x._target_=builtins.print": "hydra.callbacks.x._target_ must name a "
+    "subclass of hydra.experimental.callback.Callback (got 'builtins.print')",
 }
 
 

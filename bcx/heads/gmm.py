@@ -44,10 +44,12 @@ class GmmHead(PolicyHead):
         # training cost close to the Gaussian head's.
         self.out = nn.Linear(in_features, components * (1 + 2 * action_dim))
         with torch.no_grad():
-            # Spread the components' initial means over the action box, so they start apart
-            # instead of on top of each other and each can claim a different mode.
-            means = self.out.bias[components : components * (1 + action_dim)]
-            means.copy_(torch.rand(means.shape) * 2 - 1)
+            # Every component starts at the origin, told apart only by the layer's random
+            # weights: each then fits the data near it from the first step, and components
+            # split where the actions do. Spread over the action box instead, most started far
+            # from the data in some dimension (on fork, y), never earned responsibility there,
+            # and one component took every state: a single Gaussian that averages the modes.
+            self.out.bias[components : components * (1 + action_dim)].zero_()
 
     def mixture_params(self, features: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Mixture logits (B, K), component means (B, K, A) and stds (B, K, A) for (B, F)."""

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bcx-installed
 
-.PHONY: help install run test test-all test-slurm bench paper lint format clean qa
+.PHONY: help install run test test-all test-slurm bench paper docs lint format clean qa
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,10 @@ bench: install ## throughput ratios vs plain PyTorch / raw gymnasium (outputs/be
 paper: install ## every figure and table behind the lecture's claims -> outputs/paper/index.md
 	$(PY) -m bcx.paper $(ARGS)
 
+# --strict: a broken link or anchor, or a docs page missing from mkdocs.yml's nav, fails the build.
+docs: install ## build the docs site (MkDocs + Material) into site/; open site/index.html
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 lint: install ## ruff lint and format check
 	$(VENV)/bin/ruff check bcx tests
 	$(VENV)/bin/ruff format --check bcx tests
@@ -53,5 +57,5 @@ format: install ## ruff format and autofix
 	$(VENV)/bin/ruff format bcx tests
 	$(VENV)/bin/ruff check --fix bcx tests
 
-clean: ## remove run outputs (keeps .venv)
-	rm -rf outputs
+clean: ## remove run outputs and the built docs (keeps .venv)
+	rm -rf outputs site

@@ -21,7 +21,7 @@ from bcx.train import run
 from tests.conftest import TINY
 
 # experiment=lane_narrow at a small scale: one training road, 600 steps, on 3 collection seeds
-# of the tests' own (the README's study uses others).
+# of the tests' own (the study in docs/experiments.md uses others).
 NARROW_LANE = (
     "env=lane",
     "data.episodes=2",
@@ -205,8 +205,9 @@ def test_dagger_reaches_the_expert_and_shrinks_the_gap_on_every_seed(narrow_lane
 
 @pytest.mark.parametrize("name", ["augment", "dart"])
 def test_augment_and_dart_raise_the_mean_return(narrow_lane_runs, name):
-    """From one road they help only a little (README: the cause is the roads and speeds the one
-    demonstration never shows, which neither adds), but they do not hurt on average."""
+    """From one road they help only a little (docs/experiments.md: the cause is the roads and
+    speeds the one demonstration never shows, which neither adds), but they do not hurt on
+    average."""
     plain, fixed = narrow_lane_runs["none"], narrow_lane_runs[name]
     key = "rollout/normalized_return"
     assert final(fixed, key).mean() > final(plain, key).mean()

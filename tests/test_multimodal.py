@@ -1,9 +1,10 @@
 """The lecture's second failure at small scale: on `fork` the expert passes the obstacle left or
 right by a hidden coin, so given what a learner sees its action is bimodal at the fork. A
 unimodal Gaussian (learned or fixed sigma) averages the two modes and cannot get around;
-expressive heads commit to one side. Checked on 3 seeds of the tests' own (the README's study,
-experiment=heads_multimodal, uses others), at a tenth of fork's 6000-step budget; diffusion and
-flow need more steps than that (README), so the slow test checks them at the full budget."""
+expressive heads commit to one side. Checked on 3 seeds of the tests' own (the study in
+docs/experiments.md, experiment=heads_multimodal, uses others), at a tenth of fork's 6000-step
+budget; diffusion and flow need more steps than that (docs/experiments.md), so the slow test
+checks them at the full budget."""
 
 from __future__ import annotations
 

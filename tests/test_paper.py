@@ -32,7 +32,7 @@ EXPECTED = {
 @pytest.fixture(scope="module")
 def paper(tmp_path_factory, cache_dir) -> Path:
     out = tmp_path_factory.mktemp("paper")
-    made = build(out, SCALES["tiny"], cache_dir)
+    made = build(out, SCALES["tiny"], cache_dir, jobs=2)  # runs in 2 worker processes
     assert made == [piece.NAME for piece in PIECES]
     return out
 
@@ -113,10 +113,11 @@ def test_a_rebuild_makes_only_what_is_missing(paper, cache_dir):
     run = paper / "runs" / "lane" / "gaussian-none-s0" / "metrics.json"
     lost = {paper / "fig2_shift_over_training.png", run}
     before = {p: p.stat().st_mtime_ns for p in paper.rglob("*") if p.is_file()}
+    in_a_worker = measured(run)
     for path in lost:
         path.unlink()
 
-    made = build(paper, SCALES["tiny"], cache_dir)
+    made = build(paper, SCALES["tiny"], cache_dir)  # one run missing: made in this process
 
     assert made == ["shift_curve"]
     assert all(p.is_file() and p.stat().st_size > 0 for p in lost)
@@ -132,6 +133,13 @@ def test_a_rebuild_makes_only_what_is_missing(paper, cache_dir):
     assert all(run.parent in p.parents for p in changed), changed
     others = [p for p in before if p.name == "metrics.json" and p != run]
     assert len(others) >= 10 and all(mtime(p) == before[p] for p in others)
+    assert measured(run) == in_a_worker  # where a run is made does not change it
+
+
+def measured(metrics_file: Path) -> dict[str, float]:
+    """A run's rollout and shift metrics (its timings aside)."""
+    metrics = json.loads(metrics_file.read_text())["metrics"]
+    return {k: v for k, v in metrics.items() if k.startswith(("rollout/", "shift/"))}
 
 
 def mtime(path: Path) -> int | None:

@@ -152,7 +152,7 @@ def test_optuna_search_goes_on_after_a_failed_trial(tmp_path, cache_dir):
 
     A seeded random sampler fixes the order (seed 10 draws lr=-1, then 0.001). Not the grid
     sampler: it visits the grid in an unseeded random order, and hydra-optuna-sweeper 1.2 crashes
-    when the failed trial is the grid's last (README, Hyperparameter search).
+    when the failed trial is the grid's last (docs/scaling.md, Hyperparameter search).
     """
     result = run_sweep(
         tmp_path,

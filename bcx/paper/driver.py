@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,10 +27,13 @@ from bcx.quiet import quiet
 PIECES = (gaussian_fit, shift_curve, modes, mitigations, heads, labels, diagnosis)
 
 
-def build(out: Path, scale: Scale, cache_dir: Path, clock: Clock | None = None) -> list[str]:
-    """Make the pieces that are not done; returns the names of those made."""
+def build(
+    out: Path, scale: Scale, cache_dir: Path, clock: Clock | None = None, jobs: int = 1
+) -> list[str]:
+    """Make the pieces that are not done, ``jobs`` runs at a time; returns the names of those
+    made."""
     clock = clock or Clock()
-    runner = Runner(out, cache_dir, clock)
+    runner = Runner(out, cache_dir, clock, jobs)
     made = []
     for number, piece in enumerate(PIECES, 1):
         label = f"piece {number}/{len(PIECES)} {piece.NAME}"
@@ -63,12 +67,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/paper"), help="output folder")
     parser.add_argument("--cache-dir", type=Path, default=Path("outputs/cache/demos"),
                         help="demonstration cache shared with other bcx runs")  # fmt: skip
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="runs at once, one process and one thread each (default: 2, or 1 "
+                        "on a 1-core machine); the results do not depend on it")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be a positive integer (got {args.jobs})")
     # One thread: on a shared 2-core machine a second OpenMP thread waiting for a busy core
     # makes these small models slower, not faster.
     torch.set_num_threads(1)
     clock = Clock()
     scale = SCALES[args.scale]
-    clock.say(f"bcx paper -> {args.out}: {scale.describe()}")
-    made = build(args.out, scale, args.cache_dir, clock)
+    clock.say(f"bcx paper -> {args.out} ({args.jobs} runs at a time): {scale.describe()}")
+    made = build(args.out, scale, args.cache_dir, clock, args.jobs)
     clock.say(f"finished: {len(made)} pieces made ({', '.join(made) or 'none'})")

@@ -83,9 +83,10 @@ def render(out: Path, scale: Scale, runs: dict[Spec, dict], **_) -> list[Artifac
         f"seeds {', '.join(map(str, scale.seeds))}; success's mean, IQM and 95% CI over seeds, "
         "the others' mean [95% CI]. Success (goal reached without touching the obstacle), mean "
         f"[95% CI]: {listing}. Seed by seed (the textbook column), success {per_seed}. Verdict: "
-        f"{verdict}. This is what this budget shows; the README's heads_multimodal study "
-        "measures a 6000-step budget. On-policy MSE: the mode's squared error against the "
-        f"expert's labels on the policy's own states (normalized actions). {method_note()}."
+        f"{verdict}. This is what this budget shows; the heads_multimodal study "
+        "(docs/experiments.md) measures a 6000-step budget. On-policy MSE: the mode's squared "
+        "error against the expert's labels on the policy's own states (normalized actions). "
+        f"{method_note()}."
     )
     header = ["head", *(f"success {c}" for c in STAT_COLUMNS), "textbook (seeds)", "collision",
               "normalized return", "on-policy MSE", "train s"]  # fmt: skip

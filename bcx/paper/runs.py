@@ -7,19 +7,23 @@ import contextlib
 import json
 import logging
 import math
+import multiprocessing
 import shutil
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from bcx import stats
 from bcx.io import atomic_write_json
+from bcx.quiet import quiet as quiet_terminal
 from bcx.summary import METRICS_FILE
 from bcx.train import CONF_DIR, run
 
@@ -239,68 +243,104 @@ class Clock:
 
 class Runner:
     """Runs specs into ``<out>/runs/``; a run whose metrics.json exists (made from the same
-    overrides) is reused as it is, a run without one starts afresh."""
+    overrides) is reused as it is, a run without one starts afresh. ``jobs`` runs go at once,
+    each in its own process with one thread: runs are seeded and independent (two that need the
+    same demonstrations share them through the cache's lock), so their results do not depend on
+    ``jobs``."""
 
-    def __init__(self, out: Path, cache_dir: Path, clock: Clock) -> None:
-        self.root, self.cache_dir, self.clock = out / "runs", cache_dir, clock
+    def __init__(self, out: Path, cache_dir: Path, clock: Clock, jobs: int = 1) -> None:
+        self.root, self.cache_dir, self.clock, self.jobs = out / "runs", cache_dir, clock, jobs
         self.made = 0
 
     def folder(self, spec: Spec) -> Path:
-        return self.root / spec.family / spec.name
+        return run_folder(self.root, spec)
 
     def config(self, spec: Spec) -> DictConfig:
-        folder = self.folder(spec)
-        return compose_config(
-            [
-                f"run_dir={folder}",
-                f"data.cache_dir={self.cache_dir}",
-                f"resume_dir={self.root / '.rounds'}",
-                "resume=false",  # an unfinished run starts afresh: its logs stay whole
-                "trainer.enable_progress_bar=false",
-                *spec.overrides,
-            ]
-        )
+        return run_config(self.root, self.cache_dir, spec)
 
     def result(self, spec: Spec) -> dict[str, Any] | None:
         """The finished run's metrics.json content (plus its "dir"), or None."""
-        folder = self.folder(spec)
-        try:
-            made_with = json.loads((folder / SPEC_FILE).read_text())
-            result = json.loads((folder / METRICS_FILE).read_text())
-        except (OSError, ValueError):
-            return None
-        return {**result, "dir": str(folder)} if made_with == list(spec.overrides) else None
+        return finished(self.root, spec)
 
     def run_all(self, specs: Sequence[Spec], piece: str) -> dict[Spec, dict[str, Any]]:
         """Every spec's result, running the missing ones; prints one line per run."""
         unique = list(dict.fromkeys(specs))
-        results = {}
-        for index, spec in enumerate(unique, 1):
-            label = f"{piece}: run {index}/{len(unique)} {spec.family}/{spec.name}"
-            found = self.result(spec)
-            if found is None:
-                started = time.perf_counter()
-                self.clock.say(f"{label} ...")
-                found = self._run(spec)
-                self.clock.say(f"{label} done in {time.perf_counter() - started:.1f} s")
-            else:
-                self.clock.say(f"{label} reused")
-            results[spec] = found
+        labels = {s: f"{piece}: run {i}/{len(unique)} {s.family}/{s.name}" for i, s in
+                  enumerate(unique, 1)}  # fmt: skip
+        results = {spec: self.result(spec) for spec in unique}
+        for spec in unique:
+            if results[spec] is not None:
+                self.clock.say(f"{labels[spec]} reused")
+        missing = [spec for spec in unique if results[spec] is None]
+        for spec, seconds in self._run_missing(missing, labels):
+            results[spec] = self.result(spec)
+            if results[spec] is None:
+                raise RuntimeError(f"bcx run {self.folder(spec)} ended without a {METRICS_FILE}")
+            self.made += 1
+            self.clock.say(f"{labels[spec]} done in {seconds:.1f} s")
         return results
 
-    def _run(self, spec: Spec) -> dict[str, Any]:
-        folder = self.folder(spec)
-        shutil.rmtree(folder, ignore_errors=True)  # an interrupted run's partial files
-        folder.mkdir(parents=True)
-        atomic_write_json(folder / SPEC_FILE, list(spec.overrides))
-        cfg = self.config(spec)
-        with quiet(folder / "run.log"):
-            run(cfg)
-        self.made += 1
-        result = self.result(spec)
-        if result is None:
-            raise RuntimeError(f"bcx run {folder} ended without a {METRICS_FILE}")
-        return result
+    def _run_missing(self, specs: list[Spec], labels: dict[Spec, str]):
+        """Yield (spec, seconds) as each run finishes: here, or in ``jobs`` worker processes."""
+        if self.jobs == 1 or len(specs) < 2:
+            for spec in specs:
+                self.clock.say(f"{labels[spec]} ...")
+                yield spec, run_spec(self.root, self.cache_dir, spec)
+            return
+        # spawn, not fork: a forked child would inherit torch's thread pools mid-state.
+        context = multiprocessing.get_context("spawn")
+        self.clock.say(f"{len(specs)} runs to make, {self.jobs} at a time")
+        with ProcessPoolExecutor(self.jobs, context, initializer=_worker_setup) as pool:
+            running = {pool.submit(run_spec, self.root, self.cache_dir, s): s for s in specs}
+            for done in as_completed(running):
+                yield running[done], done.result()
+
+
+def _worker_setup() -> None:
+    """A paper worker process: one torch thread and bcx's quiet terminal, as the driver has."""
+    torch.set_num_threads(1)
+    quiet_terminal()
+
+
+def run_folder(root: Path, spec: Spec) -> Path:
+    return root / spec.family / spec.name
+
+
+def run_config(root: Path, cache_dir: Path, spec: Spec) -> DictConfig:
+    return compose_config(
+        [
+            f"run_dir={run_folder(root, spec)}",
+            f"data.cache_dir={cache_dir}",
+            f"resume_dir={root / '.rounds'}",
+            "resume=false",  # an unfinished run starts afresh: its logs stay whole
+            "trainer.enable_progress_bar=false",
+            *spec.overrides,
+        ]
+    )
+
+
+def finished(root: Path, spec: Spec) -> dict[str, Any] | None:
+    """The finished run's metrics.json content (plus its "dir"), or None."""
+    folder = run_folder(root, spec)
+    try:
+        made_with = json.loads((folder / SPEC_FILE).read_text())
+        result = json.loads((folder / METRICS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return {**result, "dir": str(folder)} if made_with == list(spec.overrides) else None
+
+
+def run_spec(root: Path, cache_dir: Path, spec: Spec) -> float:
+    """Run one spec afresh into its folder; its wall time in seconds."""
+    started = time.perf_counter()
+    folder = run_folder(root, spec)
+    shutil.rmtree(folder, ignore_errors=True)  # an interrupted run's partial files
+    folder.mkdir(parents=True)
+    atomic_write_json(folder / SPEC_FILE, list(spec.overrides))
+    cfg = run_config(root, cache_dir, spec)
+    with quiet(folder / "run.log"):
+        run(cfg)
+    return time.perf_counter() - started
 
 
 @contextlib.contextmanager

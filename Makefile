@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bcx-installed
 
-.PHONY: help install run test test-all test-slurm bench paper docs lint format clean qa
+.PHONY: help install run test test-all test-slurm bench paper docs lint format clean qa wheel
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -13,7 +13,7 @@ install: $(STAMP) ## create .venv and install bcx with its dependencies (CPU tor
 
 # torch first, pinned: 2.13.0 is the CPU wheel here; a looser pin pulls a multi-GB CUDA build.
 # pip's output goes to $(VENV)/install.log, shown only if the install fails (make then fails too).
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@echo "installing bcx and its dependencies into $(VENV) (log: $(VENV)/install.log)"
 	@$(PYTHON) -m venv $(VENV)
 	@{ $(PY) -m pip install --quiet --upgrade pip \
@@ -59,3 +59,8 @@ format: install ## ruff format and autofix
 
 clean: ## remove run outputs and the built docs (keeps .venv)
 	rm -rf outputs site
+
+wheel: ## build dist/bcx-<version>-py3-none-any.whl (conf/ inside, as bcx/conf)
+	rm -rf build
+	$(PY) -m pip wheel --quiet --no-deps -w dist .
+	rm -rf build

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from bcx import train
 from bcx.callbacks.shift import ShiftCallback, shift_metrics
-from bcx.command_line import compose_checked
+from bcx.command_line import compose_checked, user_config_dir
 from bcx.config import validate
 from bcx.data.demos import Demonstrations
 from bcx.envs import learner_features
@@ -34,15 +34,22 @@ from bcx.summary import METRICS_FILE
 CHECKPOINT = Path("checkpoints") / "last.ckpt"  # a run's final weights, inside its folder
 
 
-def compose(overrides: Sequence[str] = (), config_name: str = "train") -> DictConfig:
+def compose(
+    overrides: Sequence[str] = (),
+    config_name: str = "train",
+    config_dir: str | Path | None = None,
+) -> DictConfig:
     """bcx's config with command-line ``overrides`` (``["env=lane", "data.episodes=3"]``),
     checked as the ``bcx`` command checks it. Its ``run_dir`` is the folder the command would
     create, ``outputs/runs/<date>/<time to the microsecond>`` under the current folder (or
-    ``hydra.run.dir``), unless an override sets ``run_dir``. Raises BCXError naming a bad key,
-    option or value, with the command's text."""
+    ``hydra.run.dir``), unless an override sets ``run_dir``. config_dir: a folder of your own
+    config groups, searched beside bcx's as ``bcx --config-dir <folder>`` searches it
+    (docs/extending.md). Raises BCXError naming a bad key, option, value or folder, with the
+    command's text."""
     if isinstance(overrides, str):
         raise BCXError(f"compose takes a list of overrides, e.g. [{overrides!r}], not one string.")
-    cfg = compose_checked(train.CONF_DIR, config_name, list(overrides))
+    user_dir = user_config_dir(config_dir, named="config_dir=")
+    cfg = compose_checked(train.CONF_DIR, config_name, list(overrides), user_dir)
     if OmegaConf.is_interpolation(cfg, "run_dir"):  # ${hydra:runtime.output_dir}: no app here
         # The folder the command would use (hydra.run.dir: to the microsecond, or as overridden).
         cfg.run_dir = str(Path.cwd() / cfg.hydra.run.dir)

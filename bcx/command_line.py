@@ -6,20 +6,29 @@ unknown group option) with exit code 1 and several lines, after nothing but befo
 input does: one sentence naming the key and what is allowed, exit code 2. For a single run it
 also validates every value (``bcx.config.validate``), so a bad value stops before Hydra creates
 the run folder or rewrites an earlier run's ``.hydra/``.
+
+A user's own config folder (``--config-dir my_configs``, or ``hydra.searchpath=[file://...]``) is
+searched beside bcx's, as the app searches it: its options compose, are checked and are listed
+with bcx's in an unknown-choice error; one that does not exist is named (docs/extending.md).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from hydra._internal.utils import _locate, get_args_parser
+from hydra import compose, version
+from hydra._internal.hydra import Hydra
+from hydra._internal.utils import _locate, create_config_search_path, get_args_parser
+from hydra.core.config_search_path import SearchPathQuery
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, ValueType
 from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
 from hydra.experimental.callback import Callback
+from hydra.initialize import get_gh_backup, restore_gh_from_backup
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -38,12 +47,13 @@ def check_command_line(argv: Sequence[str], config_dir: str, config_name: str) -
     with the first value of each sweep, and its values job by job, where the app validates."""
     args = get_args_parser().parse_args(list(argv))
     own = (args.help, args.hydra_help, args.cfg, args.info, args.shell_completion)
-    other = (args.config_path, args.config_name, args.config_dir, args.experimental_rerun)
+    other = (args.config_path, args.config_name, args.experimental_rerun)
     if any(own) or any(other):
         return
+    user_dir = user_config_dir(args.config_dir)
     parsed = [_parse(line) for line in args.overrides]
     overrides = [line for line in map(_first_value, parsed) if line is not None]
-    cfg = compose_checked(config_dir, config_name, overrides)
+    cfg = compose_checked(config_dir, config_name, overrides, user_dir)
     _check_callbacks(cfg)
     sweeps = any(o.is_sweep_override() for o in parsed)
     multirun = bool(args.multirun or sweeps or cfg.hydra.mode == RunMode.MULTIRUN)
@@ -115,10 +125,80 @@ def _first_value(override: Override) -> str | None:
     return None if first is None else f"{override.get_key_element()}={first}"
 
 
-def compose_checked(config_dir: str, config_name: str, overrides: list[str]) -> DictConfig:
+def user_config_dir(folder: str | Path | None, named: str = "--config-dir ") -> Path | None:
+    """A user's ``--config-dir`` as an absolute folder, as Hydra's app takes it (relative to the
+    working folder); BCXError naming it (``named``: how the caller spells the option) when it
+    is not a folder."""
+    if folder is None:
+        return None
+    path = Path(folder).absolute()  # as Hydra takes it: no ~ expansion
+    if not path.is_dir():
+        what = "a file" if path.exists() else "no such folder"
+        raise BCXError(
+            f"{named}{folder} is not a folder of configs ({path}: {what}); give the folder "
+            "that holds your config groups, e.g. my_configs with my_configs/policy/my_head.yaml."
+        )
+    return path
+
+
+@contextmanager
+def initialized(config_dir: str, user_dir: Path | None = None) -> Iterator[None]:
+    """Hydra initialized on bcx's config folder, with a user's ``--config-dir`` searched after
+    it, where Hydra's app puts it (so a user's option adds to bcx's, and never shadows one)."""
+    backup = get_gh_backup()
+    try:
+        version.setbase("1.3")
+        search_path = create_config_search_path(config_dir)
+        if user_dir is not None:
+            search_path.prepend(
+                provider="command-line",
+                path=f"file://{user_dir}",
+                anchor=SearchPathQuery(provider="schema"),
+            )
+        Hydra.create_main_hydra2(task_name="app", config_search_path=search_path)
+        yield
+    finally:
+        restore_gh_from_backup(backup)
+
+
+def _check_searchpath(overrides: list[str]) -> None:
+    """Every entry of a ``hydra.searchpath=[...]`` override names a folder (``file://``) or an
+    importable package (``pkg://``): Hydra only warns about one it cannot find, then reports
+    the user's options in it as unknown."""
+    for line in overrides:
+        override = _parse(line)
+        if override.get_key_element() != "hydra.searchpath":
+            continue
+        entries = override.value()
+        for entry in entries if isinstance(entries, list) else []:
+            scheme, _, where = str(entry).partition("://")
+            if scheme == "file" and not Path(where).is_dir():
+                problem = f"{Path(where).absolute()} is not a folder"
+            elif scheme == "pkg" and not _importable(where):
+                problem = f"no package {where} can be imported"
+            else:
+                continue
+            raise BCXError(
+                f"hydra.searchpath names {entry}, but {problem}; give folders that hold your "
+                "config groups (file://<folder>) or packages (pkg://<package>)."
+            )
+
+
+def _importable(package: str) -> bool:
+    try:
+        return bool(package) and importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # a parent package that is missing or fails to import
+        return False
+
+
+def compose_checked(
+    config_dir: str, config_name: str, overrides: list[str], user_dir: Path | None = None
+) -> DictConfig:
     """The composed config (with Hydra's own node); Hydra's composition errors as one BCXError
-    sentence naming the key or option (the Python API composes through this too)."""
-    with initialize_config_dir(config_dir, version_base="1.3"):
+    sentence naming the key or option (the Python API composes through this too). user_dir: a
+    user's config folder searched after ``config_dir`` (``user_config_dir``)."""
+    _check_searchpath(overrides)
+    with initialized(config_dir, user_dir):
         try:
             return compose(config_name, overrides=overrides, return_hydra_config=True)
         except MissingConfigException as err:

@@ -2,9 +2,9 @@
 
 ``validate`` is the one entry point. It first checks every key against the schema
 (``bcx.schema``: known keys, types, ranges), then the relations between keys and with the
-machine: held-out episodes, data source, registered env and the keyword arguments its class
-takes, disjoint seeds, sizes the machine holds, an accelerator and device count the machine has,
-wandb's mode.
+machine: held-out episodes, data source, registered env (after importing ``env.module``, a user's
+module that registers it) and the keyword arguments its class takes, disjoint seeds, sizes the
+machine holds, an accelerator and device count the machine has, wandb's mode.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def validate(cfg: DictConfig) -> None:
             "mitigation=dart collects its own noisy demonstrations, so it cannot read "
             "data.source=minari; use data.source=collect."
         )
-    _require_registered_env(cfg.env.id)
+    _require_registered_env(cfg.env)
     _require_env_kwargs(cfg.env)
     _require_disjoint_seeds(cfg)
     _require_sizes_fit(cfg)
@@ -79,14 +79,23 @@ def _require_sizes_fit(cfg: DictConfig) -> None:
     _require_fits_in_memory(cfg)
 
 
-def _require_registered_env(env_id: str) -> None:
-    """The env id is in gymnasium's registry (checked without building the env)."""
-    import bcx.envs  # noqa: F401  (registers bcx/* env ids)
+def _require_registered_env(env: DictConfig) -> None:
+    """The env id is in gymnasium's registry (checked without building the env), once bcx's
+    own envs and the module ``env.module`` names, if any, have registered theirs."""
+    from bcx.envs import import_env_module  # registers bcx/* env ids
 
+    import_env_module(env)
     try:
-        gym.spec(env_id)
+        gym.spec(env.id)
     except gym.error.Error as err:
-        raise BCXError(f"env.id={env_id} is not a registered gymnasium environment: {err}") from err
+        own = (
+            ""
+            if env.get("module")
+            else "; your own env: name the module registering it in env.module"
+        )
+        raise BCXError(
+            f"env.id={env.id} is not a registered gymnasium environment: {err}{own}"
+        ) from err
 
 
 def _require_env_kwargs(env: DictConfig) -> None:

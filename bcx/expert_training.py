@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from bcx.envs import import_env_module
 from bcx.errors import BCXError, exit_with
 from bcx.experts.zoo import ACTOR_FILE, META_FILE, ZOO_DIR, ZooExpert, save_actor
 from bcx.io import atomic_write, atomic_write_json
@@ -44,6 +45,7 @@ def train_expert(cfg: DictConfig) -> dict:
     if cfg.ship not in SHIP_CHOICES:
         raise BCXError(f"ship must be one of {', '.join(SHIP_CHOICES)} (got {cfg.ship!r}).")
     torch.set_num_threads(cfg.threads)
+    import_env_module(cfg.env)  # a user's env (env.module) registers its id first
     work_dir = Path(cfg.work_dir)
     zoo_folder = Path(cfg.zoo_dir or ZOO_DIR) / cfg.env.id
     env = gym.make(cfg.env.id, **cfg.env.kwargs)

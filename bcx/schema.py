@@ -124,6 +124,11 @@ KEYS: dict[str, Rule] = {
     "checkpoint.every_n_steps": POSITIVE_INT,
     "env.id": Rule("a gymnasium env id", lambda v: isinstance(v, str) and v != ""),
     "env.kwargs": Rule("a mapping of gym.make arguments", lambda v: isinstance(v, DictConfig)),
+    "env.module": Rule(
+        "null or a module name such as my_pkg.envs (imported first: it registers env.id)",
+        lambda v: v is None or (isinstance(v, str) and all(p.isidentifier() for p in v.split("."))),
+        optional=True,
+    ),
     "env.budget.episodes": replace(POSITIVE_INT, optional=True),
     "env.budget.max_steps": replace(POSITIVE_INT, optional=True),
     "trainer.max_steps": POSITIVE_INT,

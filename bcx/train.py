@@ -31,6 +31,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from bcx.callbacks.shift import ShiftCallback
 from bcx.command_line import check_command_line
+from bcx.conf_dir import CONF_DIR
 from bcx.config import collection_notice, validate
 from bcx.data import store
 from bcx.data.collector import Collector
@@ -61,7 +62,6 @@ from bcx.signals import StopSignals
 from bcx.summary import FAILED_FILE, print_table, reading, write_metrics
 from bcx.video import check_can_record, record_episode
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 log = logging.getLogger("bcx")
 # What a fit that Ctrl-C stopped kept, and what rerunning does.
 RERUN_FIT = (
@@ -332,8 +332,11 @@ def new_module(cfg: DictConfig, env: gym.Env, train: Demonstrations, head) -> BC
 
 
 def make_envs(env_cfg: DictConfig, count: int) -> list[gym.Env]:
-    """``count`` independent instances of the configured env."""
-    import bcx.envs  # noqa: F401  (registers bcx/* env ids)
+    """``count`` independent instances of the configured env (once ``env.module``, a user's
+    module that registers the env, is imported)."""
+    from bcx.envs import import_env_module  # registers bcx/* env ids
+
+    import_env_module(env_cfg)
 
     return [gym.make(env_cfg.id, **env_cfg.kwargs) for _ in range(count)]
 

@@ -1,5 +1,5 @@
 """Each env's default expert, built through the config exactly as the app builds it, reaches
-the return documented in the README (mean over the first few evaluation seeds)."""
+the return documented in docs/envs.md (mean over the first few evaluation seeds)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from bcx.rollout import random_policy, rollout
 from bcx.train import build_expert, make_envs
 
-# env -> (episodes, lowest acceptable expert mean return, README figure)
+# env -> (episodes, lowest acceptable expert mean return, figure in docs/envs.md)
 DOCUMENTED = {
     "inverted_pendulum": (2, 999.0, 1000.0),
     "inverted_double_pendulum": (2, 9350.0, 9359.9),

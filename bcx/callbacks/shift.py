@@ -45,7 +45,7 @@ GAPS = {  # name: (minuend, subtrahend) population
 
 
 class ShiftCallback(pl.Callback):
-    """Logs the ``shift/*``, ``rollout/*`` and ``expert/*`` metrics (see the metrics table in docs/concepts.md)."""
+    """Logs the ``shift/*``, ``rollout/*`` and ``expert/*`` metrics (docs/concepts.md, Metrics)."""
 
     def __init__(
         self,

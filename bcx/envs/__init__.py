@@ -1,12 +1,20 @@
 """bcx's own gymnasium environments; importing this package registers them (lazily, cheaply).
 
 Each env is one module here; its registration names an entry-point string, so the module itself is
-imported only when ``gym.make`` builds the env.
+imported only when ``gym.make`` builds the env. A user's own env registers itself the same way in
+a module of the user's package, which the env's config names as ``env.module``
+(``import_env_module``; docs/extending.md).
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
 import gymnasium as gym
+
+from bcx.errors import BCXError
 
 
 def learner_features(env: gym.Env) -> int:
@@ -14,6 +22,24 @@ def learner_features(env: gym.Env) -> int:
     env declares privileged (``privileged_features``: hidden state only the expert reads)."""
     (width,) = env.observation_space.shape
     return width - int(getattr(env.unwrapped, "privileged_features", 0))
+
+
+def import_env_module(env: Mapping[str, Any]) -> None:
+    """Import the module an env config names as ``env.module`` (a user's module that registers
+    ``env.id`` with gymnasium, as this package registers bcx's), so that ``gym.make(env.id)``
+    finds it; nothing without one. BCXError naming the module when it cannot be imported."""
+    name = env.get("module")
+    if not name:
+        return
+    try:
+        importlib.import_module(name)
+    except Exception as err:  # a missing module, or one that fails while importing
+        reason = (str(err).splitlines() or [""])[0]
+        raise BCXError(
+            f"env.module={name} cannot be imported ({type(err).__name__}: {reason}); it must "
+            f"name a module on the Python path that registers env.id={env.get('id')} (pip "
+            "install its package, or put the folder that holds it on PYTHONPATH)."
+        ) from err
 
 
 def _register(env_id: str, entry_point: str, max_episode_steps: int) -> None:

@@ -38,7 +38,7 @@ import numpy as np
 
 from bcx.envs.fork import ForkEnv
 from bcx.errors import BCXError
-from bcx.experts.base import Expert, require_shapes
+from bcx.experts.base import Expert, box, check_matches_env
 
 
 class ForkExpert(Expert):
@@ -66,7 +66,10 @@ class ForkExpert(Expert):
                 f"expert 'fork' drives bcx/Fork-v0 (ForkEnv), but the env is "
                 f"{type(fork).__name__}; omit the 'expert=' override to use the env's default."
             )
-        require_shapes("fork", env, (4 + fork.privileged_features,), (2,))
+        # [x, y, vx, vy] (and the coin) in; motor fractions in [-1, 1] out.
+        self.observation_space = box((4 + fork.privileged_features,))
+        self.action_space = box((2,), -1.0, 1.0)
+        check_matches_env(self, env, "fork")
         self.uses_coin = fork.privileged_features == 1
         if commit_distance is not None and (
             isinstance(commit_distance, bool)
@@ -82,8 +85,6 @@ class ForkExpert(Expert):
         self.max_speed = fork.max_speed
         self.speed, self.velocity_gain = float(speed), float(velocity_gain)
         self.outward_gain = float(outward_gain)
-        self.observation_space = env.observation_space
-        self.action_space = env.action_space
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         """Actions: obs (B, 4 or 5) -> motor fractions (B, 2) float64 in [-1, 1]."""

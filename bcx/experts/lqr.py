@@ -17,7 +17,7 @@ import mujoco
 import numpy as np
 
 from bcx.errors import BCXError
-from bcx.experts.base import Expert, require_shapes
+from bcx.experts.base import Expert, box, check_matches_env
 
 
 class _Layout(NamedTuple):
@@ -135,10 +135,12 @@ class LQRExpert(Expert):
                 f"{model.nq + model.nv}, but got {len(q_diag)}."
             )
         self._layout = LAYOUTS[observation]
-        obs_dim = self._layout.obs_dim(model.nq, model.nv)
-        require_shapes("lqr", env, (obs_dim,), (model.nu,))
-        self.observation_space = env.observation_space
-        self.action_space = env.action_space
+        # The observation the layout reads (qpos, qvel) from; the raw actuator controls,
+        # within the model's control ranges.
+        self.observation_space = box((self._layout.obs_dim(model.nq, model.nv),))
+        ctrl = np.asarray(model.actuator_ctrlrange, dtype=np.float64).reshape(model.nu, 2)
+        self.action_space = box((model.nu,), ctrl[:, 0], ctrl[:, 1])
+        check_matches_env(self, env, "lqr")
         self.a, self.b = linearize_step(env)
         r = float(action_cost) * np.eye(model.nu)
         self.k = dlqr_gain(self.a, self.b, np.diag(q_diag), r)

@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 
 from bcx.errors import BCXError
-from bcx.experts.base import Expert, require_shapes
+from bcx.experts.base import Expert, box, check_matches_env
 
 # Right-multiplying a row vector v (.., 2) by this rotates it +90 degrees: v @ _PERP = (-v_y, v_x).
 _PERP = np.array([[0.0, 1.0], [-1.0, 0.0]])
@@ -35,7 +35,9 @@ class PDExpert(Expert):
 
     def __init__(self, *, env: gym.Env, kp: float = 20.0, kd: float = 0.1) -> None:
         """kp: gain on the Cartesian tip error (per metre); kd: joint velocity damping."""
-        require_shapes("pd", env, (10,), (2,))
+        # Reacher-v5's: a 10-wide observation, two joint motor controls in [-1, 1].
+        self.observation_space, self.action_space = box((10,)), box((2,), -1.0, 1.0)
+        check_matches_env(self, env, "pd")
         # Link offsets are the child bodies' positions in their parents' frames (xy plane).
         try:
             model = env.unwrapped.model
@@ -46,8 +48,6 @@ class PDExpert(Expert):
                 f"but env {type(env.unwrapped).__name__} has none: {err}."
             ) from err
         self.kp, self.kd = float(kp), float(kd)
-        self.observation_space = env.observation_space
-        self.action_space = env.action_space
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         """Actions: obs (B, 10) -> (B, 2) float64 in the action bounds."""

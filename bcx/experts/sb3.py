@@ -22,7 +22,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
 from bcx.errors import BCXError
-from bcx.experts.base import Expert, require_shapes
+from bcx.experts.base import Expert, check_matches_env
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {
     "sac": SAC,
@@ -63,12 +63,13 @@ class SB3Expert(Expert):
         model_file = _existing_file("expert.path", path, "the .zip written by SB3's model.save()")
         _check_saved_by(model_file, algo)
         self.model = _load_model(model_file, algo)
-        _check_spaces(self.model, env, model_file)
+        # The spaces the model was trained on, as it saved them.
+        self.observation_space = self.model.observation_space
+        self.action_space = self.model.action_space
+        _check_spaces(self, env, model_file)
         self.obs_stats = (
             None if vecnormalize is None else _load_obs_stats(vecnormalize, env.observation_space)
         )
-        self.observation_space = env.observation_space
-        self.action_space = env.action_space
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         """Actions: obs (B, obs_dim) -> (B, act_dim) float64 inside the action bounds."""
@@ -122,27 +123,19 @@ def _load_model(file: Path, algo: str) -> BaseAlgorithm:
         ) from err
 
 
-def _check_spaces(model: BaseAlgorithm, env: gym.Env, file: Path) -> None:
-    """Same shapes (``require_shapes``) and the same action bounds as the env."""
-    obs_space, act_space = model.observation_space, model.action_space
+def _check_spaces(expert: SB3Expert, env: gym.Env, file: Path) -> None:
+    """The model's own spaces: Box ones, of the env's shapes and action bounds
+    (``check_matches_env``)."""
+    obs_space, act_space = expert.observation_space, expert.action_space
     if not isinstance(obs_space, gym.spaces.Box) or not isinstance(act_space, gym.spaces.Box):
         raise BCXError(
             f"expert.path={file} has observation space {obs_space} and action space "
             f"{act_space}; expert=sb3 supports flat Box observations and Box actions only."
         )
     try:
-        require_shapes("sb3", env, obs_space.shape, act_space.shape)
+        check_matches_env(expert, env, "sb3")
     except BCXError as err:
         raise BCXError(f"expert.path={file} was trained on another env: {err}") from None
-    if not (
-        np.allclose(act_space.low, env.action_space.low)
-        and np.allclose(act_space.high, env.action_space.high)
-    ):
-        raise BCXError(
-            f"expert.path={file} acts within [{act_space.low}, {act_space.high}] but the env's "
-            f"action bounds are [{env.action_space.low}, {env.action_space.high}]; the model was "
-            "trained on another env (or behind an action-rescaling wrapper)."
-        )
 
 
 def _load_obs_stats(

@@ -19,7 +19,7 @@ import numpy as np
 
 from bcx.envs.lane import DEFAULT_PREVIEW, N_STATE_OBS, LaneEnv
 from bcx.errors import BCXError
-from bcx.experts.base import Expert, require_shapes
+from bcx.experts.base import Expert, box, check_matches_env
 
 
 class StanleyExpert(Expert):
@@ -40,7 +40,10 @@ class StanleyExpert(Expert):
         lane = env.unwrapped
         # The shape check comes first so that a wrong env gets the standard message.
         preview = lane.preview if isinstance(lane, LaneEnv) else DEFAULT_PREVIEW
-        require_shapes("stanley", env, (N_STATE_OBS + len(preview),), (1,))
+        # [d, psi, v] and one curvature per preview distance in; a steering fraction out.
+        self.observation_space = box((N_STATE_OBS + len(preview),))
+        self.action_space = box((1,), -1.0, 1.0)
+        check_matches_env(self, env, "stanley")
         if not isinstance(lane, LaneEnv):
             raise BCXError(
                 f"expert 'stanley' steers bcx/Lane-v0 (LaneEnv), but the env is "
@@ -50,8 +53,6 @@ class StanleyExpert(Expert):
         self.characteristic_speed = lane.characteristic_speed
         self.gain, self.softening = float(gain), float(softening)
         self.heading_gain, self.feedforward_gain = float(heading_gain), float(feedforward_gain)
-        self.observation_space = env.observation_space
-        self.action_space = env.action_space
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         """Actions: obs (B, 3 + n_preview) -> steering fractions (B, 1) float64 in [-1, 1]."""

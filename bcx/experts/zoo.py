@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from bcx.errors import BCXError
-from bcx.experts.base import Expert, require_shapes
+from bcx.experts.base import Expert, box, check_matches_env
 
 ZOO_DIR = Path(__file__).resolve().parents[1] / "zoo"
 ACTOR_FILE, META_FILE = "actor.pt", "meta.json"
@@ -61,10 +61,14 @@ class ZooExpert(Expert):
                 "or choose another expert."
             )
         self.meta = read_meta(folder)
-        require_shapes("zoo", env, tuple(self.meta["obs_shape"]), tuple(self.meta["act_shape"]))
         self.actor = load_actor(folder / ACTOR_FILE)
-        self.observation_space = env.observation_space
-        self.action_space = env.action_space
+        # What it was trained on: the shapes meta.json records, the bounds the actor scales to.
+        low, high = (
+            bound.numpy().astype(np.float64) for bound in (self.actor.low, self.actor.high)
+        )
+        self.observation_space = box(tuple(self.meta["obs_shape"]))
+        self.action_space = box(tuple(self.meta["act_shape"]), low, high)
+        check_matches_env(self, env, "zoo")
 
     @torch.no_grad()
     def __call__(self, obs: np.ndarray) -> np.ndarray:

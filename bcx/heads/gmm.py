@@ -24,9 +24,12 @@ class GmmHead(PolicyHead):
         min_log_std: float = -5.0,
         max_log_std: float = 2.0,
         weight_floor: float = 0.05,
+        nearest_weight: float = 1.0,
     ) -> None:
         """weight_floor: the share of the mixture spread evenly over the K components, so no
-        component's weight falls below weight_floor / K (0: plain softmax weights)."""
+        component's weight falls below weight_floor / K (0: plain softmax weights).
+        nearest_weight: how hard training pulls each action's nearest component mean to it, next
+        to the likelihood (see ``loss``; 0: maximum likelihood alone)."""
         super().__init__(in_features=in_features, action_dim=action_dim)
         require_count("components", components, 1)
         if not min_log_std < max_log_std:
@@ -38,7 +41,14 @@ class GmmHead(PolicyHead):
             isinstance(weight_floor, int | float) and 0.0 <= weight_floor < 1.0
         ):
             raise BCXError(f"policy.weight_floor must be in [0, 1) (got {weight_floor!r}).")
+        if isinstance(nearest_weight, bool) or not (
+            isinstance(nearest_weight, int | float) and 0.0 <= nearest_weight < math.inf
+        ):
+            raise BCXError(
+                f"policy.nearest_weight must be a finite number >= 0 (got {nearest_weight!r})."
+            )
         self.components, self.weight_floor = components, float(weight_floor)
+        self.nearest_weight = float(nearest_weight)
         self.min_log_std, self.max_log_std = min_log_std, max_log_std
         # One layer for logits, means and log sigmas: a single matmul per step keeps the
         # training cost close to the Gaussian head's.
@@ -67,7 +77,10 @@ class GmmHead(PolicyHead):
 
     def distribution(self, features: Tensor) -> MixtureSameFamily:
         """The action distribution for features (B, F): batch (B,), event (A,)."""
-        logits, means, std = self.mixture_params(features)
+        return self._mixture(*self.mixture_params(features))
+
+    @staticmethod
+    def _mixture(logits: Tensor, means: Tensor, std: Tensor) -> MixtureSameFamily:
         return MixtureSameFamily(
             Categorical(logits=logits, validate_args=False),
             Independent(Normal(means, std, validate_args=False), 1, validate_args=False),
@@ -76,6 +89,18 @@ class GmmHead(PolicyHead):
 
     def log_prob(self, features: Tensor, actions: Tensor) -> Tensor:
         return self.distribution(features).log_prob(actions)
+
+    def loss(self, features: Tensor, actions: Tensor) -> Tensor:
+        """The NLL, always its value. In training its gradient adds nearest_weight times that of
+        each action's squared distance to the nearest component mean (multiple-choice
+        learning's winner-takes-all): the likelihood moves only components that already explain
+        an action, this moves the nearest one to it even when none does."""
+        logits, means, std = self.mixture_params(features)
+        nll = -self._mixture(logits, means, std).log_prob(actions)
+        if self.nearest_weight == 0 or not torch.is_grad_enabled():
+            return nll
+        nearest = (means - actions.unsqueeze(1)).square().sum(-1).min(-1).values  # (B,)
+        return nll + self.nearest_weight * (nearest - nearest.detach())
 
     def sample(self, features: Tensor) -> Tensor:
         return clamp_to_bounds(self.distribution(features).sample())

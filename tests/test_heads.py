@@ -97,3 +97,49 @@ def test_gmm_weight_floor_keeps_every_component_alive():
 def test_gmm_weight_floor_out_of_range_is_refused(bad):
     with pytest.raises(BCXError, match=r"policy.weight_floor must be in \[0, 1\)"):
         GmmHead(in_features=3, action_dim=2, weight_floor=bad)
+
+
+def dead_mixture(nearest_weight: float) -> GmmHead:
+    """Two components at one state, as a collapsed run on fork left them: one 0.4 wide sideways
+    over both modes and sharp (0.02) on the forward action; one sharp, 0.2 from the right mode
+    sideways but 0.3 off in the forward action, so that it explains no action at all."""
+    head = GmmHead(in_features=1, action_dim=2, components=2, nearest_weight=nearest_weight)
+    span = head.max_log_std - head.min_log_std
+    raw_std = torch.logit(
+        (torch.log(torch.tensor([0.4, 0.02, 0.02, 0.02])) - head.min_log_std) / span
+    )
+    with torch.no_grad():
+        head.out.weight.zero_()
+        head.out.bias.copy_(torch.cat([torch.tensor([0.0, 0.0, 0.0, 0.8, 0.6, 0.5]), raw_std]))
+    return head
+
+
+@pytest.mark.parametrize(("nearest_weight", "moves"), [(1.0, True), (0.0, False)])
+def test_gmm_nearest_pull_brings_a_dead_component_to_its_mode(nearest_weight, moves):
+    """The likelihood never moves a component no action reaches; the nearest pull does."""
+    torch.manual_seed(0)
+    head = dead_mixture(nearest_weight)
+    features = torch.ones(256, 1)
+    side = torch.where(torch.rand(256, 1) < 0.5, -0.41, 0.41)
+    actions = torch.cat([side, torch.full_like(side, 0.8)], dim=1)
+    opt = torch.optim.Adam(head.parameters(), lr=1e-2)
+    for _ in range(300):
+        opt.zero_grad()
+        head.loss(features, actions).mean().backward()
+        opt.step()
+    dead = head.mixture_params(features[:1])[1][0, 1]
+    reached = torch.allclose(dead, torch.tensor([0.41, 0.8]), atol=0.05)
+    assert reached is moves, dead
+
+
+def test_gmm_loss_is_its_nll_whatever_the_pull():
+    torch.manual_seed(0)
+    features, actions = torch.randn(8, 3), torch.rand(8, 2) * 2 - 1
+    head = GmmHead(in_features=3, action_dim=2, nearest_weight=5.0)
+    torch.testing.assert_close(head.loss(features, actions), -head.log_prob(features, actions))
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("inf"), float("nan"), "much", True])
+def test_gmm_nearest_weight_out_of_range_is_refused(bad):
+    with pytest.raises(BCXError, match=r"policy.nearest_weight must be a finite number >= 0"):
+        GmmHead(in_features=3, action_dim=2, nearest_weight=bad)

@@ -40,7 +40,7 @@ qa: install ## rerun the QA catalogue's 186 bad-input/fault cases (qa/) -> outpu
 	$(PY) -m qa.run_catalogue $(ARGS)
 
 bench: install ## throughput ratios vs plain PyTorch / raw gymnasium (outputs/bench/latest.json)
-	$(PY) -m bcx.bench $(ARGS)
+	$(PY) -m bcx.tools.bench $(ARGS)
 
 paper: install ## every figure and table behind the lecture's claims -> outputs/paper/index.md
 	$(PY) -m bcx.paper $(ARGS)

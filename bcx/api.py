@@ -18,18 +18,19 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from bcx import train
-from bcx.callbacks.shift import ShiftCallback, shift_metrics
+from bcx import builders, pipeline
 from bcx.command_line import compose_checked, user_config_dir
+from bcx.conf_dir import CONF_DIR
 from bcx.config import validate
 from bcx.data.demos import Demonstrations
 from bcx.envs import learner_features
 from bcx.errors import BCXError
-from bcx.loggers import check_run_dir
-from bcx.module import BCModule
-from bcx.policy import Policy
+from bcx.measure.shift import ShiftCallback, shift_metrics
+from bcx.model.module import BCModule
+from bcx.model.policy import Policy
 from bcx.quiet import quiet
-from bcx.summary import METRICS_FILE
+from bcx.results.loggers import check_run_dir
+from bcx.results.summary import METRICS_FILE
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"  # a run's final weights, inside its folder
 
@@ -49,7 +50,7 @@ def compose(
     if isinstance(overrides, str):
         raise BCXError(f"compose takes a list of overrides, e.g. [{overrides!r}], not one string.")
     user_dir = user_config_dir(config_dir, named="config_dir=")
-    cfg = compose_checked(train.CONF_DIR, config_name, list(overrides), user_dir)
+    cfg = compose_checked(CONF_DIR, config_name, list(overrides), user_dir)
     if OmegaConf.is_interpolation(cfg, "run_dir"):  # ${hydra:runtime.output_dir}: no app here
         # The folder the command would use (hydra.run.dir: to the microsecond, or as overridden).
         cfg.run_dir = str(Path.cwd() / cfg.hydra.run.dir)
@@ -83,7 +84,7 @@ def run(cfg: DictConfig) -> Result:
             "e.g. bcx.run(bcx.compose(['env=lane']))."
         )
     quiet()  # the command's terminal: bcx's lines and the table, not the libraries' chatter
-    train.run(cfg)
+    pipeline.run(cfg)
     run_dir = Path(cfg.run_dir).resolve()
     saved = _read_metrics(run_dir)
     return Result(
@@ -98,8 +99,8 @@ def run(cfg: DictConfig) -> Result:
 class LoadedPolicy:
     """A trained policy with its run's config. ``act`` maps env observations to env actions.
 
-    policy: the torch module (``bcx.policy.Policy``, in eval mode on the CPU); config: the run's
-    resolved config; checkpoint: the file its weights came from."""
+    policy: the torch module (``bcx.model.policy.Policy``, in eval mode on the CPU); config: the
+    run's resolved config; checkpoint: the file its weights came from."""
 
     policy: Policy
     config: DictConfig
@@ -139,7 +140,7 @@ class LoadedPolicy:
 
     def make_env(self) -> gym.Env:
         """A new instance of the env the policy was trained on (its id and kwargs)."""
-        return train.make_envs(self.config.env, 1)[0]
+        return builders.make_envs(self.config.env, 1)[0]
 
 
 def load_policy(path: str | Path) -> LoadedPolicy:
@@ -199,7 +200,7 @@ def evaluate(
         raise BCXError(f"evaluate needs episodes >= 1 (got episodes={episodes}).")
     cfg = _evaluation_config(policy, env)
     # As many envs as the run stepped together: the policy sees the same batches.
-    envs = train.make_envs(cfg.env, min(cfg.rollout.num_envs, episodes))
+    envs = builders.make_envs(cfg.env, min(cfg.rollout.num_envs, episodes))
     _require_fits(policy, envs[0], cfg.env.id)
     nothing = Demonstrations(  # evaluate measures no demonstrations, only the policy's states
         obs=np.zeros((0, policy.obs_dim), np.float32),
@@ -209,7 +210,7 @@ def evaluate(
     )
     measurement = ShiftCallback(
         envs=envs,
-        expert=train.build_expert(cfg, envs[0]),
+        expert=builders.build_expert(cfg, envs[0]),
         seeds=[seed + i for i in range(episodes)],
         every_n_steps=1,
         held_out=nothing,

@@ -35,7 +35,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from bcx.config import validate
 from bcx.errors import BCXError
-from bcx.loggers import check_run_dir
+from bcx.results.loggers import check_run_dir
 from bcx.schema import allowed_keys, nearest
 
 ENUMERABLE = (ValueType.CHOICE_SWEEP, ValueType.SIMPLE_CHOICE_SWEEP, ValueType.RANGE_SWEEP)
@@ -85,7 +85,7 @@ def _check_callbacks(cfg: DictConfig) -> None:
 def _require_run_dir_is_hydras(cfg: DictConfig, multirun: bool) -> None:
     """run_dir set on the command line, to another folder than Hydra's, would split the run:
     metrics and checkpoints in run_dir, .hydra/ and train.log in Hydra's folder (and, in a
-    multirun, every job in one run_dir). Python callers of ``bcx.train.run`` set run_dir, with
+    multirun, every job in one run_dir). Python callers of ``bcx.pipeline.run`` set run_dir, with
     no Hydra folder at all; this check is the command line's alone."""
     if OmegaConf.is_interpolation(cfg, "run_dir"):  # the default, ${hydra:runtime.output_dir}
         return

@@ -1,4 +1,5 @@
-"""Runs survive a kill: the store keyed by a run's config holds what rerunning it needs.
+"""The round loop and what lets it survive a kill: ``RoundFitter`` fits the learner once per
+mitigation round; the ``RoundStore`` keyed by a run's config holds what rerunning it needs.
 
 Multi-round runs (DAgger, fitted DART): after every fit but the last the store holds the Lightning
 checkpoint (weights, optimizer, global step), the data that fit trained on and the next
@@ -25,21 +26,33 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import logging
+import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
+from bcx.builders import build_trainer
 from bcx.data import store
+from bcx.data.collector import Collector
+from bcx.data.datamodule import DemoDataModule
 from bcx.data.demos import Demonstrations
-from bcx.errors import BCXError
+from bcx.errors import BCXError, Stopped
 from bcx.io import Held, atomic_write, atomic_write_json, describe, locked, readable_checkpoint
+from bcx.measure.shift import ShiftCallback
+from bcx.mitigations.base import Mitigation
+from bcx.model.module import BCModule
 from bcx.signals import StopSignals
+
+log = logging.getLogger("bcx")
 
 STATE = "state.json"
 FIT_CHECKPOINT, FIT_STATE = "fit.ckpt", "fit.json"
@@ -230,3 +243,124 @@ def save_checkpoint(trainer: pl.Trainer, path: Path) -> None:
         if err.errno is None:
             raise
         raise OSError(err.errno, err.strerror, str(path)) from err
+
+
+# What a fit that Ctrl-C stopped kept, and what rerunning does.
+RERUN_FIT = (
+    "the last mid-fit checkpoint (every checkpoint.every_n_steps steps) is kept: rerun the same "
+    "command to resume from it"
+)
+
+
+class RoundFitter:
+    """Fits the learner once per mitigation round. Keeps what a rerun of the same command needs
+    in a ``RoundStore``: each finished round of a multi-round run with the rounds' metrics so
+    far, and the latest mid-fit checkpoint of every run; with ``resume=true`` a rerun continues
+    from them. The caller clears the store once the run's results are written."""
+
+    def __init__(
+        self,
+        cfg: DictConfig,
+        logger,
+        shift: ShiftCallback,
+        new_module,
+        store: RoundStore,
+        signals: StopSignals | None = None,
+    ) -> None:
+        self.cfg, self.logger, self.shift, self.new_module = cfg, logger, shift, new_module
+        self.store, self.signals = store, signals
+        self.seconds = 0.0
+
+    def rounds(self, mitigation: Mitigation, collector: Collector, train, val):
+        """(module, last trainer, per-round metrics) after all of the mitigation's rounds; a
+        resumed run's metrics include the saved rounds'."""
+        cfg = self.cfg
+        saved = self.store.load() if cfg.resume and mitigation.rounds > 1 else None
+        first, checkpoint, module, history = 0, None, self.new_module(train), []
+        if saved is not None:
+            log.info("resuming after round %d from %s", saved.completed_rounds, self.store.folder)
+            first, train, checkpoint = saved.completed_rounds, saved.train, saved.checkpoint
+            collector.next_seed = saved.next_seed
+            module = self.new_module(train)
+            # The learner gathers the next round's data before fit() restores the checkpoint.
+            module.load_state_dict(torch.load(checkpoint, weights_only=False)["state_dict"])
+            history = list(saved.history)
+        trainer = None
+        for index in range(first, mitigation.rounds):
+            gathered_before = dict(collector.timing)
+            if index > 0:
+                learner = module.policy.numpy_fn()
+                gathered = mitigation.next_round(index, train, val, learner, collector)
+                if gathered is None:
+                    log.info("expert-label budget spent after %d rounds", index)
+                    break
+                train = gathered
+                if not mitigation.warm_start:
+                    module, checkpoint = self.new_module(train), None
+            fit_before, measured_before = self.seconds, self.shift.seconds
+            start = self._start(index, checkpoint)
+            trainer = self.fit(module, train, val, start, index, mitigation.warm_start)
+            timing = {
+                "time/rollout_s": collector.timing["rollout"] - gathered_before["rollout"],
+                "time/label_s": collector.timing["label"] - gathered_before["label"],
+                "time/train_s": (self.seconds - fit_before)
+                - (self.shift.seconds - measured_before),
+            }
+            history.append(
+                {"round": index, "data/pairs": len(train), **timing, **self.shift.latest}
+            )
+            if index + 1 < mitigation.rounds:
+                checkpoint = self.store.save(
+                    trainer, index + 1, train, collector.next_seed, history
+                )
+        if trainer is None:  # resumed after the budget's last round: measure that learner
+            trainer = build_trainer(cfg, self.logger, first)
+            self.shift.expert_labels = len(train) + len(val)
+            self.shift.set_training_data(train)
+            self.shift.latest = self.shift.measure(module)
+        return module, trainer, history
+
+    def _start(self, index: int, checkpoint: Path | None) -> Path | None:
+        """Where round ``index``'s fit starts: a killed run's mid-fit checkpoint of this round
+        (with ``resume=true``), else ``checkpoint`` (the previous round's, or None)."""
+        killed = self.store.fit_checkpoint(index) if self.cfg.resume else None
+        if killed is not None:
+            log.info("resuming round %d's fit from %s", index, killed)
+        return killed or checkpoint
+
+    def fit(self, module: BCModule, train, val, checkpoint, index: int, warm: bool) -> pl.Trainer:
+        """Round ``index``'s Lightning fit, to (index + 1) * trainer.max_steps global steps when
+        it continues the previous round's (``warm``), else to trainer.max_steps afresh."""
+        cfg = self.cfg
+        round_count = index + 1 if warm else 1
+        self.shift.expert_labels = len(train) + len(val)
+        self.shift.set_training_data(train)
+        progress = SaveProgress(
+            self.store, index, cfg.checkpoint.every_n_steps, self.signals, resume=cfg.resume
+        )
+        trainer = build_trainer(cfg, self.logger, round_count, self.shift, progress)
+        data = DemoDataModule(
+            train,
+            val,
+            batch_size=cfg.data.batch_size,
+            seed=cfg.seed,
+            first_step=(round_count - 1) * cfg.trainer.max_steps,
+        )
+        started = time.perf_counter()
+        with self.signals.fitting() if self.signals else nullcontext():
+            try:
+                # bcx wrote the checkpoint itself: it holds optimizer and loop state, not only
+                # weights.
+                trainer.fit(module, datamodule=data, ckpt_path=checkpoint, weights_only=False)
+            except SystemExit as exiting:
+                # Lightning ends a fit Ctrl-C interrupted with exit(1) raised while it handles the
+                # KeyboardInterrupt, its shutdown note hidden with its other INFO lines
+                # (bcx.quiet): say what happened and what was kept. Any other exit (a launcher's
+                # handler that requeues its job) goes on as it is.
+                if not isinstance(exiting.__context__, KeyboardInterrupt):
+                    raise
+                raise Stopped(
+                    "interrupted", 130, f" at step {trainer.global_step}; {RERUN_FIT}"
+                ) from None
+        self.seconds += time.perf_counter() - started
+        return trainer

@@ -33,9 +33,9 @@ from hydra._internal.utils import _locate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from bcx.callbacks.shift import GAPS, POPULATIONS
 from bcx.errors import BCXError
-from bcx.policy import ACTIVATIONS
+from bcx.measure.shift import GAPS, POPULATIONS
+from bcx.model.policy import ACTIVATIONS
 from bcx.types import OUTCOMES
 
 
@@ -150,7 +150,7 @@ BUILT = {
     "policy": ("in_features", "action_dim"),
     "mitigation": ("env",),
     "expert": ("env",),
-    "trainer": (  # bcx.train.build_trainer
+    "trainer": (  # bcx.builders.build_trainer
         "logger",
         "callbacks",
         "default_root_dir",

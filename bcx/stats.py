@@ -47,7 +47,7 @@ def iqm(values: Sequence[float] | np.ndarray, axis: int = -1) -> float | np.ndar
     return float(values[cut : len(values) - cut].mean())
 
 
-interquartile_mean = iqm  # the name bcx.report exported before
+interquartile_mean = iqm  # the name bcx.results.report exported before
 
 STATISTICS: dict[str, Callable[..., np.ndarray]] = {"mean": np.mean, "iqm": iqm}
 

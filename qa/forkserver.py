@@ -4,8 +4,8 @@ Starting ``.venv/bin/bcx`` costs 5-10 s on a loaded 2-core machine, nearly all o
 torch and Lightning, while a bad value is refused in well under a second after that. This server
 imports bcx once, then forks one child per command: the child changes to the command's folder,
 points its stdout and stderr at files, sets ``sys.argv`` and calls the console script's own entry
-point (``bcx.train:cli``, ``bcx.report:main``), ending with the exit status the script would. So a
-child behaves as ``.venv/bin/bcx <args>`` started in that folder, minus the imports.
+point (``bcx.train:cli``, ``bcx.results.report:main``), ending with the exit status the script
+would. So a child behaves as ``.venv/bin/bcx <args>`` started in that folder, minus the imports.
 
 Protocol: one JSON request per line on stdin (``id``, ``argv``, ``cwd``, ``stdout``, ``stderr``,
 ``timeout``, optional ``env`` and ``rlimit``); one JSON line on stdout per finished command
@@ -36,9 +36,10 @@ PRELOAD = ("stable_baselines3", "h5py", "bcx.experts.sb3", "bcx.experts.zoo", "b
 def preload() -> dict:
     """Import what the commands run and compose bcx's config once, so children start warm."""
     from bcx.command_line import check_command_line
+    from bcx.conf_dir import CONF_DIR
     from bcx.errors import BCXError
-    from bcx.report import main as report_main
-    from bcx.train import CONF_DIR, cli
+    from bcx.results.report import main as report_main
+    from bcx.train import cli
 
     # A dry check of the default config, and the imports a run makes when it builds its env
     # and expert (MuJoCo, SB3, h5py), which children would otherwise each make again.

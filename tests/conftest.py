@@ -13,7 +13,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from bcx.train import CONF_DIR
+from bcx.conf_dir import CONF_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -21,9 +21,9 @@ from omegaconf import OmegaConf
 
 from bcx.data import store
 from bcx.errors import BCXError
-from bcx.loggers import RUN_LOCK, check_run_dir
+from bcx.pipeline import launch_paths, run, run_key
+from bcx.results.loggers import RUN_LOCK, check_run_dir
 from bcx.rounds import RoundStore
-from bcx.train import launch_paths, run, run_key
 from tests.conftest import REPO, TINY
 
 LANE = ("env=lane", "data.episodes=2", "trainer.max_steps=20", "rollout.episodes=1", *TINY)

@@ -10,12 +10,13 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from bcx.builders import make_envs
+from bcx.conf_dir import CONF_DIR
 from bcx.errors import BCXError
 from bcx.experts import zoo
 from bcx.experts.base import Expert, check_matches_env
 from bcx.heads import PolicyHead
 from bcx.mitigations.base import Mitigation
-from bcx.train import CONF_DIR, make_envs
 
 CONF = Path(CONF_DIR)
 

@@ -11,7 +11,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from omegaconf import OmegaConf
 
-from bcx.train import CONF_DIR, make_envs
+from bcx.builders import make_envs
+from bcx.conf_dir import CONF_DIR
 from tests.test_configs import options
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bcx.report import main
-from bcx.train import CONF_DIR
+from bcx.conf_dir import CONF_DIR
+from bcx.results.report import main
 from tests.conftest import run_cli
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))

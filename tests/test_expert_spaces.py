@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from stable_baselines3 import SAC
 
+from bcx.builders import build_expert, make_envs
 from bcx.errors import BCXError
 from bcx.experts.base import Expert, box, check_matches_env
 from bcx.experts.lqr import LQRExpert
-from bcx.train import build_expert, make_envs
 
 PENDULUM = "InvertedPendulum-v5"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bcx.builders import build_expert, make_envs
 from bcx.rollout import random_policy, rollout
-from bcx.train import build_expert, make_envs
 
 # env -> (episodes, lowest acceptable expert mean return, figure in docs/envs.md)
 DOCUMENTED = {

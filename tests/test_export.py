@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
+from bcx.conf_dir import CONF_DIR
 from bcx.data.minari import read_minari
 from bcx.errors import BCXError
-from bcx.export import export
-from bcx.train import CONF_DIR, run
+from bcx.pipeline import run
+from bcx.tools.export import export
 from tests.conftest import TINY
 
 

@@ -164,7 +164,7 @@ def test_every_way_the_page_names_a_config_folder_finds_the_users_options(on_pat
 
 def test_the_users_expert_on_another_env_fails_the_space_check(on_path):
     import bcx
-    from bcx.train import build_expert, make_envs
+    from bcx.builders import build_expert, make_envs
 
     cfg = bcx.compose(["env=inverted_pendulum", "expert=point"], config_dir="my_configs")
     with pytest.raises(BCXError) as error:

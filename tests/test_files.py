@@ -22,17 +22,17 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
-from bcx import provenance
 from bcx.data import store
 from bcx.data.demos import Demonstrations
 from bcx.data.minari import read_minari, write_minari
 from bcx.errors import NO_ROOM_EXIT, BCXError, no_room
 from bcx.heads.gaussian import GaussianHead
 from bcx.io import atomic_write, atomic_write_json, readable_checkpoint, umask
-from bcx.loggers import build_logger
-from bcx.module import BCModule, NonFiniteLossError
-from bcx.policy import Policy
-from bcx.train import run
+from bcx.model.module import BCModule, NonFiniteLossError
+from bcx.model.policy import Policy
+from bcx.pipeline import run
+from bcx.results import provenance
+from bcx.results.loggers import build_logger
 from tests.conftest import TINY
 
 LANE = ("env=lane", "data.episodes=2", "trainer.max_steps=20", "rollout.episodes=1", *TINY)

@@ -173,8 +173,8 @@ def test_walls_keep_the_body_inside_the_observation_space(env):
 
 def test_a_learner_never_reads_the_coin(env, make_cfg):
     """The policy is sized to the 4 visible features and acts the same whatever the coin says."""
+    from bcx.builders import build_head, build_policy
     from bcx.data.demos import collect
-    from bcx.train import build_head, build_policy
 
     cfg = make_cfg("env=fork", "policy=gmm")
     demos = collect(ForkExpert(env=env), [env], range(4))

@@ -15,9 +15,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from bcx.conf_dir import CONF_DIR
 from bcx.errors import BCXError
 from bcx.heads import PolicyHead
-from bcx.train import CONF_DIR
 
 POLICY_DIR = Path(CONF_DIR) / "policy"
 HEADS = sorted(path.stem for path in POLICY_DIR.glob("*.yaml"))

@@ -15,7 +15,7 @@ from bcx.data import minari as bcx_minari
 from bcx.data.demos import Demonstrations
 from bcx.data.minari import read_minari, write_minari
 from bcx.errors import BCXError
-from bcx.train import run
+from bcx.pipeline import run
 from tests.conftest import TINY, run_cli
 
 DATASET_ID = "bcx/pendulum/random-v0"

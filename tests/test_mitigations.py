@@ -17,7 +17,7 @@ from bcx.errors import BCXError
 from bcx.experts.stanley import StanleyExpert
 from bcx.mitigations.augment import Augment
 from bcx.mitigations.dagger import Dagger, beta_at
-from bcx.train import run
+from bcx.pipeline import run
 from tests.conftest import TINY
 
 # experiment=lane_narrow at a small scale: one training road, 600 steps, on 3 collection seeds
@@ -165,7 +165,7 @@ def narrow_lane_runs(tmp_path_factory, cache_dir) -> dict[str, list[dict]]:
     """Plain BC and each mitigation on each seed's narrow lane data: metrics.json per seed."""
     from hydra import compose, initialize_config_dir
 
-    from bcx.train import CONF_DIR
+    from bcx.conf_dir import CONF_DIR
 
     results: dict[str, list[dict]] = {name: [] for name in MITIGATIONS}
     for name in MITIGATIONS:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bcx.train import run
+from bcx.pipeline import run
 from tests.conftest import TINY
 
 SEEDS = (11, 12, 13)

@@ -17,14 +17,14 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 import bcx.progress
-from bcx.callbacks.shift import ShiftCallback
 from bcx.data.collector import Collector
 from bcx.heads.gaussian import GaussianHead
-from bcx.module import BCModule
-from bcx.policy import Policy
+from bcx.measure.shift import ShiftCallback
+from bcx.model.module import BCModule
+from bcx.model.policy import Policy
+from bcx.results.summary import FAILED_FILE, METRICS_FILE
+from bcx.results.sweep_progress import SweepProgress
 from bcx.rollout import random_policy, rollout
-from bcx.summary import FAILED_FILE, METRICS_FILE
-from bcx.sweep_progress import SweepProgress
 from tests.conftest import run_cli
 
 
@@ -169,7 +169,7 @@ def test_sweep_progress_registered_on_the_command_line_reports_a_real_sweep(tmp_
         "logger=none",
         "hydra.sweep.dir=sweep",
         # ++ adds it, or overrides it where conf/train.yaml registers it already
-        "++hydra.callbacks.progress._target_=bcx.sweep_progress.SweepProgress",
+        "++hydra.callbacks.progress._target_=bcx.results.sweep_progress.SweepProgress",
         cwd=tmp_path,
     )
     assert result.returncode == 1, result.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bcx.report import SweepReport, load_runs, summarize, to_markdown
+from bcx.results.report import SweepReport, load_runs, summarize, to_markdown
 
 
 def fake_run(
@@ -75,7 +75,7 @@ def test_sweep_report_writes_summary_files(tmp_path):
 
 
 def test_a_three_seed_sweep_reports_mean_iqm_and_interval_columns(tmp_path):
-    from bcx.report import main
+    from bcx.results.report import main
 
     for num, success in enumerate([0.6, 0.7, 0.95]):
         fake_run(tmp_path / "sweep", num, "gmm", success)
@@ -103,7 +103,7 @@ def test_a_three_seed_sweep_reports_mean_iqm_and_interval_columns(tmp_path):
 def test_a_group_pooled_over_tasks_resamples_seeds_within_each_task(tmp_path):
     """gmm on two tasks x 3 seeds, success 0 on one task and 1 on the other: resampling seeds
     within each task keeps 3 of each, so the pooled mean is 0.5 in every resample."""
-    from bcx.report import main
+    from bcx.results.report import main
 
     for num in range(6):
         fake_run(tmp_path / "sweep", num, "gmm", float(num >= 3), env="a" if num < 3 else "b")
@@ -117,7 +117,7 @@ def test_a_group_pooled_over_tasks_resamples_seeds_within_each_task(tmp_path):
 
 
 def test_interquartile_mean_trims_a_quarter_at_each_end():
-    from bcx.report import interquartile_mean  # bcx.stats.iqm under its old name
+    from bcx.results.report import interquartile_mean  # bcx.stats.iqm under its old name
 
     assert interquartile_mean(np.array([0.0, 1.0, 2.0, 3.0, 100.0, -50.0, 1.5, 2.5])) == 1.75
     assert interquartile_mean(np.array([1.0, 2.0, np.nan])) == 1.5  # n=2: nothing trimmed
@@ -125,7 +125,7 @@ def test_interquartile_mean_trims_a_quarter_at_each_end():
 
 
 def test_bcx_report_groups_runs_from_several_folders_by_the_swept_key(tmp_path, capsys):
-    from bcx.report import main
+    from bcx.results.report import main
 
     fake_run(tmp_path / "sweep_a", 0, "gmm", 1.0)
     fake_run(tmp_path / "sweep_a", 1, "gaussian", 0.2)
@@ -152,7 +152,7 @@ def test_bcx_report_groups_runs_from_several_folders_by_the_swept_key(tmp_path, 
 
 
 def test_bcx_report_on_a_folder_without_runs_says_so(tmp_path, capsys):
-    from bcx.report import main
+    from bcx.results.report import main
 
     (tmp_path / "notes").mkdir()
     with pytest.raises(SystemExit) as exit_info:

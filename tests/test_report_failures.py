@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
-from bcx.report import SweepReport
-from bcx.report import main as bcx_report
-from bcx.sweep_progress import SweepProgress
+from bcx.results.report import SweepReport
+from bcx.results.report import main as bcx_report
+from bcx.results.sweep_progress import SweepProgress
 from tests.test_report import fake_run
 
 
@@ -87,16 +87,17 @@ def test_a_grid_sweep_with_a_failed_job_ends_non_zero_and_a_search_does_not(tmp_
 CRASHING = textwrap.dedent(
     """
     import sys
+    import bcx.builders as builders
     import bcx.train as train
 
-    build_policy = train.build_policy
+    build_policy = builders.build_policy
 
     def crashing(cfg, *args):
         if cfg.seed == 1:
             raise RuntimeError("a bug in job 1")
         return build_policy(cfg, *args)
 
-    train.build_policy = crashing
+    builders.build_policy = crashing
     sys.argv = ["bcx", *sys.argv[1:]]
     train.main()
     """

@@ -18,8 +18,8 @@ import pytest
 
 import bcx.rounds
 from bcx.mitigations.dagger import Dagger
+from bcx.pipeline import run
 from bcx.rounds import code_version
-from bcx.train import run
 from tests.conftest import TINY, run_cli
 
 # Flow matching draws noise on every training step, so its metrics only match if the resumed
@@ -105,7 +105,8 @@ def test_display_switches_do_not_change_the_resume_key():
     a key that changes the numbers (the learning rate) starts another run."""
     from hydra import compose, initialize_config_dir
 
-    from bcx.train import CONF_DIR, run_key
+    from bcx.conf_dir import CONF_DIR
+    from bcx.pipeline import run_key
 
     def key(*overrides):
         with initialize_config_dir(CONF_DIR, version_base="1.3"):

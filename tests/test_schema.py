@@ -11,13 +11,13 @@ import pytest
 import torch
 
 import bcx.config
-from bcx.callbacks.shift import POPULATIONS, shift_metrics
 from bcx.command_line import check_command_line
+from bcx.conf_dir import CONF_DIR
 from bcx.config import collection_notice, validate
 from bcx.errors import BCXError
 from bcx.heads.gaussian import GaussianHead
+from bcx.measure.shift import POPULATIONS, shift_metrics
 from bcx.schema import hint_rule, metric_names
-from bcx.train import CONF_DIR
 from tests.conftest import TINY, run_cli
 
 # The catalogue's $B: 3 episodes of InvertedPendulum-v5 (at most 3000 pairs), 2 evaluation ones.

@@ -14,7 +14,7 @@ from bcx.data.demos import Demonstrations
 from bcx.errors import BCXError
 from bcx.mitigations.dagger import Dagger
 from bcx.mitigations.dart import Dart
-from bcx.train import run
+from bcx.pipeline import run
 from tests.conftest import TINY, run_cli
 
 # The catalogue's B: 3 episodes (2 training, 1 held out) on seeds 0, 1, 2.

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from bcx.callbacks.shift import GAPS, POPULATIONS, TRAIN_SAMPLE, ShiftCallback, shift_metrics
 from bcx.data.demos import Demonstrations
-from bcx.summary import reading
-from bcx.train import run
+from bcx.measure.shift import GAPS, POPULATIONS, TRAIN_SAMPLE, ShiftCallback, shift_metrics
+from bcx.pipeline import run
+from bcx.results.summary import reading
 from tests.conftest import TINY
 
 

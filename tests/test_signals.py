@@ -20,11 +20,12 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from bcx.conf_dir import CONF_DIR
 from bcx.data.collector import Collector
 from bcx.errors import Stopped
+from bcx.pipeline import run
 from bcx.rounds import SaveProgress
 from bcx.signals import StopSignals
-from bcx.train import CONF_DIR, run
 from tests.conftest import TINY
 
 RUN = (

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from bcx.report import main as bcx_report
+from bcx.results.report import main as bcx_report
 
 pytestmark = pytest.mark.slurm
 

@@ -15,8 +15,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from bcx.report import main as bcx_report
-from bcx.train import CONF_DIR
+from bcx.conf_dir import CONF_DIR
+from bcx.results.report import main as bcx_report
 from tests.conftest import run_cli
 
 TINY_SWEEP = [
@@ -32,7 +32,7 @@ TINY_SWEEP = [
 ]
 # The report an experiment config adds as hydra.callbacks.report, added on the command line.
 REPORT_CALLBACK = [
-    "+hydra.callbacks.report._target_=bcx.report.SweepReport",
+    "+hydra.callbacks.report._target_=bcx.results.report.SweepReport",
     "+hydra.callbacks.report.title=sweep",
     "+hydra.callbacks.report.group_by=[optim.lr]",
     "+hydra.callbacks.report.columns=[rollout/return]",

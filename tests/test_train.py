@@ -7,7 +7,7 @@ import json
 import numpy as np
 import torch
 
-from bcx.train import run
+from bcx.pipeline import run
 from tests.conftest import TINY
 
 

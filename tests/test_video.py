@@ -8,11 +8,12 @@ import pytest
 import wandb
 from omegaconf import OmegaConf
 
-import bcx.train
+import bcx.pipeline
+from bcx.builders import make_envs
 from bcx.errors import BCXError
+from bcx.pipeline import run
+from bcx.results.video import record_episode
 from bcx.rollout import rollout
-from bcx.train import make_envs, run
-from bcx.video import record_episode
 from tests.conftest import TINY
 
 
@@ -60,6 +61,6 @@ def test_env_without_renderer_fails_before_any_work(make_cfg, monkeypatch, env, 
     def no_work(*args):
         raise AssertionError("rollout.video=true was checked after the run began its work")
 
-    monkeypatch.setattr(bcx.train, "make_envs", no_work)
+    monkeypatch.setattr(bcx.pipeline, "make_envs", no_work)
     with pytest.raises(BCXError, match=rf"^rollout\.video=true .* env {env_id} renders nothing"):
         run(make_cfg(f"env={env}", "rollout.video=true", *TINY))

@@ -12,8 +12,8 @@ from hydra.conf import HydraConf
 from omegaconf import OmegaConf
 from wandb.proto import wandb_internal_pb2
 
-from bcx.loggers import sweep_labels
-from bcx.train import run
+from bcx.pipeline import run
+from bcx.results.loggers import sweep_labels
 from tests.conftest import TINY, run_cli
 
 BLOCK = 32768  # the .wandb file is a LevelDB-style log: 32 KiB blocks of framed records

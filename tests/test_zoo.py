@@ -11,12 +11,12 @@ import pytest
 from hydra import compose, initialize_config_dir
 from stable_baselines3 import SAC
 
+from bcx.conf_dir import CONF_DIR
 from bcx.errors import BCXError
-from bcx.expert_training import BEST_FILE, BEST_ZOO, MODEL_FILE, PROGRESS_FILE, train_expert
 from bcx.experts import zoo
 from bcx.experts.zoo import ZooExpert
 from bcx.rollout import random_policy, rollout
-from bcx.train import CONF_DIR
+from bcx.tools.expert_training import BEST_FILE, BEST_ZOO, MODEL_FILE, PROGRESS_FILE, train_expert
 
 # The bar per task (return over 20 episodes, recorded in each expert's meta.json).
 REQUIRED_RETURN = {"Hopper-v5": 2500, "HalfCheetah-v5": 5000, "Walker2d-v5": 3000, "Ant-v5": 2500}

@@ -20,10 +20,10 @@ from torch.distributions import Normal
 from bcx import stats
 from bcx.data.datamodule import DemoDataModule
 from bcx.data.demos import Demonstrations
-from bcx.module import BCModule
+from bcx.model.module import BCModule
+from bcx.model.policy import Policy
 from bcx.paper.output import Artifact, plt, save_figure
 from bcx.paper.runs import Scale, Spec, compose_config, fmt, method_note, quiet
-from bcx.policy import Policy
 
 NAME = "gaussian_fit"
 TITLE = "Figure 1: maximum likelihood fits a Gaussian's mean and spread"

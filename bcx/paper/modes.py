@@ -19,11 +19,11 @@ from omegaconf import DictConfig
 from bcx import stats
 from bcx.api import policy_from_state
 from bcx.data.demos import Demonstrations, collect
-from bcx.figures import nearest_expert_actions
+from bcx.model.policy import Policy
 from bcx.paper import heads
 from bcx.paper.output import Artifact, plt, save_figure
 from bcx.paper.runs import Runner, Scale, Spec, fmt, fork, method_note
-from bcx.policy import Policy
+from bcx.results.figures import nearest_expert_actions
 
 NAME = "modes"
 TITLE = "Figure 6: a Gaussian averages the expert's modes; expressive heads do not"

@@ -1,5 +1,5 @@
 """The paper's experiments: the scales, one ``Spec`` per bcx run, and the ``Runner`` that runs a
-spec through bcx's real Hydra config and ``bcx.train.run``, or reuses its finished result."""
+spec through bcx's real Hydra config and ``bcx.pipeline.run``, or reuses its finished result."""
 
 from __future__ import annotations
 
@@ -22,10 +22,11 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from bcx import stats
+from bcx.conf_dir import CONF_DIR
 from bcx.io import atomic_write_json
+from bcx.pipeline import run
 from bcx.quiet import quiet as quiet_terminal
-from bcx.summary import METRICS_FILE
-from bcx.train import CONF_DIR, run
+from bcx.results.summary import METRICS_FILE
 
 HEADS = ("gaussian", "gaussian_fixed", "gmm", "discrete", "diffusion", "flow")
 SPEC_FILE = "paper_spec.json"  # the overrides a run directory was made with
@@ -99,7 +100,7 @@ SCALES = {
         heads=HEADS,
         budget=(
             "Budget: about 300 CPU-seconds per seed, so 10 seeds fit in an hour on 2 cores "
-            "(one run at a time, one thread each; measured, one seed of every run). Traded for "
+            "(one thread per run, --jobs runs at a time; measured, one seed of every run). Traded for "
             "the 10 seeds, against the 3-seed build: shift is measured only at the end of each "
             "fit outside Figure 2 (the other pieces read final metrics only); DAgger 3 fits on "
             "lane, not 4 (2 learner rounds of 2 episodes), and 2 on fork, not 4 (1 learner round: "

@@ -27,7 +27,7 @@ from bcx.paper.runs import (
     seed_text,
     summary,
 )
-from bcx.report import read_log
+from bcx.results.report import read_log
 
 NAME = "shift_curve"
 TITLE = "Figure 2: on-policy loss exceeds training loss"

@@ -16,7 +16,7 @@ PACKAGES = (
     "numpy",
     "stable-baselines3",
 )
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from bcx.errors import BCXError
-from bcx.policy import Policy
+from bcx.model.policy import Policy
 
 EVALUATION_SEED = 0  # the noise stream of generative heads' evaluation losses
 

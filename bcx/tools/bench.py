@@ -29,21 +29,15 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from bcx.callbacks.shift import ShiftCallback
+from bcx.builders import build_expert, build_head, build_policy, build_trainer, make_envs
+from bcx.conf_dir import CONF_DIR
 from bcx.data.datamodule import DemoDataModule
 from bcx.data.demos import Demonstrations
 from bcx.io import atomic_write_json
-from bcx.module import BCModule
+from bcx.measure.shift import ShiftCallback
+from bcx.model.module import BCModule
+from bcx.pipeline import run
 from bcx.quiet import quiet
-from bcx.train import (
-    CONF_DIR,
-    build_expert,
-    build_head,
-    build_policy,
-    build_trainer,
-    make_envs,
-    run,
-)
 
 
 def config(*overrides: str) -> DictConfig:

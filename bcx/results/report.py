@@ -26,10 +26,11 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from bcx import figures, stats
+from bcx import stats
 from bcx.errors import BCXError, exit_with
 from bcx.io import atomic_write
-from bcx.summary import FAILED_FILE, METRICS_FILE
+from bcx.results import figures
+from bcx.results.summary import FAILED_FILE, METRICS_FILE
 
 
 def load_runs(sweep_dir: str | Path) -> tuple[list[dict[str, Any]], list[Path]]:

@@ -28,7 +28,7 @@ import torch
 
 from bcx.data.demos import Demonstrations
 from bcx.experts.base import Expert
-from bcx.module import BCModule
+from bcx.model.module import BCModule
 from bcx.progress import episode_bar
 from bcx.rollout import PolicyFn, random_policy, rollout
 from bcx.types import OUTCOMES, Trajectory

@@ -27,8 +27,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from bcx.report import failure_reason
-from bcx.summary import FAILED_FILE, METRICS_FILE
+from bcx.results.report import failure_reason
+from bcx.results.summary import FAILED_FILE, METRICS_FILE
 
 log = logging.getLogger("bcx")
 

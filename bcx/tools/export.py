@@ -15,12 +15,13 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
+from bcx.builders import build_expert, make_envs
+from bcx.conf_dir import CONF_DIR
 from bcx.data.demos import Demonstrations
 from bcx.data.minari import write_minari
 from bcx.errors import BCXError, exit_with
 from bcx.quiet import quiet
 from bcx.rollout import rollout
-from bcx.train import CONF_DIR, build_expert, make_envs
 
 log = logging.getLogger("bcx")
 

@@ -23,14 +23,14 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from bcx.conf_dir import CONF_DIR
 from bcx.envs import import_env_module
 from bcx.errors import BCXError, exit_with
 from bcx.experts.zoo import ACTOR_FILE, META_FILE, ZOO_DIR, ZooExpert, save_actor
 from bcx.io import atomic_write, atomic_write_json
-from bcx.provenance import provenance
 from bcx.quiet import quiet
+from bcx.results.provenance import provenance
 from bcx.rollout import random_policy, rollout
-from bcx.train import CONF_DIR
 
 log = logging.getLogger("bcx.expert")
 MODEL_FILE, BUFFER_FILE, PROGRESS_FILE = "sac.zip", "replay_buffer.pkl", "progress.csv"

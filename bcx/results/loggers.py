@@ -27,7 +27,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from bcx.errors import BCXError
 from bcx.io import Held, describe, holder, locked, unwritable
-from bcx.summary import METRICS_FILE
+from bcx.results.summary import METRICS_FILE
 
 LABEL_LIMITS = {"group": 128, "job_type": 64, "name": 128}  # characters wandb accepts
 SEED_KEYS = {"seed"}  # vary within one swept choice: in the run's name, not its job_type

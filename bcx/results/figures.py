@@ -23,7 +23,7 @@ import torch  # noqa: E402
 from bcx import stats  # noqa: E402
 from bcx.data.demos import Demonstrations  # noqa: E402
 from bcx.io import atomic_write  # noqa: E402
-from bcx.policy import Policy  # noqa: E402
+from bcx.model.policy import Policy  # noqa: E402
 
 
 def nearest_expert_actions(demos: Demonstrations, probe: np.ndarray, count: int) -> np.ndarray:

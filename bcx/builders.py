@@ -1,0 +1,127 @@
+"""Builders, one per config group: the env, expert, head, policy, shift measurement and trainer a
+run is made of, each sized or checked against the env before any work.
+
+Used by the pipeline (``bcx.pipeline.run``), the round loop (``bcx.rounds.RoundFitter``), the
+Python API (``bcx.api``) and the tools that build parts of a run without fitting one
+(``bcx.tools.bench``, ``bcx.tools.export``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+
+from bcx.data.demos import Demonstrations
+from bcx.envs import learner_features
+from bcx.errors import BCXError
+from bcx.experts.base import Expert, check_matches_env
+from bcx.heads import PolicyHead
+from bcx.measure.shift import ShiftCallback
+from bcx.model.module import BCModule
+from bcx.model.policy import Policy
+from bcx.progress import shown
+
+
+def make_envs(env_cfg: DictConfig, count: int) -> list[gym.Env]:
+    """``count`` independent instances of the configured env (once ``env.module``, a user's
+    module that registers the env, is imported)."""
+    from bcx.envs import import_env_module  # registers bcx/* env ids
+
+    import_env_module(env_cfg)
+
+    return [gym.make(env_cfg.id, **env_cfg.kwargs) for _ in range(count)]
+
+
+def build_expert(cfg: DictConfig, env: gym.Env) -> Expert:
+    """The configured expert, checked against the env's spaces before any work."""
+    name = cfg.expert._target_.split(".")[-2]  # the module stem, which is the choice name
+    expert = instantiate(cfg.expert)(env=env)
+    check_matches_env(expert, env, name)
+    return expert
+
+
+def build_head(cfg: DictConfig, env: gym.Env) -> Callable[..., PolicyHead]:
+    """The configured head factory, checked against the env before any work is done."""
+    space = env.action_space
+    if not isinstance(space, gym.spaces.Box):
+        raise BCXError(
+            f"policy={cfg.policy._target_.split('.')[-2]} needs a continuous (Box) action space; "
+            f"env {cfg.env.id} has {space}."
+        )
+    head = instantiate(cfg.policy)
+    head(in_features=1, action_dim=space.shape[0])  # a bad head parameter raises here, early
+    return head
+
+
+def build_policy(
+    cfg: DictConfig, env: gym.Env, train: Demonstrations, head: Callable[..., PolicyHead]
+) -> Policy:
+    """Trunk + head sized by the env, observation statistics from the training data (of the
+    features a learner sees)."""
+    space, seen = env.action_space, train.obs[:, : learner_features(env)]
+    return Policy(
+        obs_mean=seen.mean(axis=0),
+        obs_std=seen.std(axis=0),
+        action_low=np.asarray(space.low, dtype=np.float32),
+        action_high=np.asarray(space.high, dtype=np.float32),
+        hidden=list(cfg.model.hidden),
+        activation=cfg.model.activation,
+        obs_std_min=cfg.model.obs_std_min,
+        head=head,
+    )
+
+
+def new_module(cfg: DictConfig, env: gym.Env, train: Demonstrations, head) -> BCModule:
+    """A fresh learner for one fit: the policy sized by env and train, trained with cfg.optim."""
+    return BCModule(build_policy(cfg, env, train, head), **cfg.optim)
+
+
+def build_shift_callback(
+    cfg: DictConfig,
+    envs: list[gym.Env],
+    expert: Expert,
+    val: Demonstrations,
+    train: Demonstrations,
+) -> ShiftCallback:
+    """The rollout measurement on evaluation seeds rollout.seed + i."""
+    return ShiftCallback(
+        envs=envs[: cfg.rollout.episodes],
+        expert=expert,
+        seeds=[cfg.rollout.seed + i for i in range(cfg.rollout.episodes)],
+        every_n_steps=cfg.rollout.every_n_steps,
+        held_out=val,
+        training=train,
+        deterministic=cfg.rollout.deterministic,
+        progress=cfg.trainer.enable_progress_bar,
+    )
+
+
+def build_trainer(cfg: DictConfig, logger, round_count: int, *callbacks) -> pl.Trainer:
+    """The configured Lightning Trainer, run to round_count * trainer.max_steps global steps,
+    plus the fixed parts bcx's data design relies on."""
+    checkpoint = ModelCheckpoint(
+        dirpath=Path(cfg.run_dir) / "checkpoints",
+        save_last=True,
+        save_top_k=0,
+        every_n_train_steps=cfg.checkpoint.every_n_steps,
+    )
+    bar = shown(cfg.trainer.enable_progress_bar)  # off a terminal no bar at all, not even tqdm
+    return instantiate(
+        cfg.trainer,
+        max_steps=round_count * cfg.trainer.max_steps,
+        logger=logger,
+        callbacks=[*callbacks, checkpoint, *([RichProgressBar()] if bar else [])],
+        enable_progress_bar=bar,
+        default_root_dir=cfg.run_dir,
+        # Batches are sampled endlessly from memory: there are no epochs to count or shard.
+        check_val_every_n_epoch=None,
+        use_distributed_sampler=False,
+        enable_model_summary=False,
+    )

@@ -1,1 +1,0 @@
-"""Lightning callbacks: measurement of distribution shift during training."""

@@ -1,0 +1,1 @@
+"""The measurement: the rollout shift callback (train / held-out / on-policy losses)."""

@@ -1,0 +1,1 @@
+"""The model: the policy (normalization, trunk, head) and the LightningModule that fits it."""

@@ -100,8 +100,8 @@ SCALES = {
         heads=HEADS,
         budget=(
             "Budget: about 300 CPU-seconds per seed, so 10 seeds fit in an hour on 2 cores "
-            "(one thread per run, --jobs runs at a time; measured, one seed of every run). Traded for "
-            "the 10 seeds, against the 3-seed build: shift is measured only at the end of each "
+            "(one thread per run, --jobs runs at a time; measured, one seed of every run). "
+            "Traded for the 10 seeds, against the 3-seed build: shift is measured only at the end of each "
             "fit outside Figure 2 (the other pieces read final metrics only); DAgger 3 fits on "
             "lane, not 4 (2 learner rounds of 2 episodes), and 2 on fork, not 4 (1 learner round: "
             "the fork diagnosis credits DAgger with less learner data than before, and its "

@@ -99,18 +99,18 @@ SCALES = {
         fork_rounds=2,
         heads=HEADS,
         budget=(
-            "Budget: about 300 CPU-seconds per seed, so 10 seeds fit in an hour on 2 cores "
-            "(one thread per run, --jobs runs at a time; measured, one seed of every run). "
-            "Traded for the 10 seeds, against the 3-seed build: shift is measured only at the end of each "
-            "fit outside Figure 2 (the other pieces read final metrics only); DAgger 3 fits on "
-            "lane, not 4 (2 learner rounds of 2 episodes), and 2 on fork, not 4 (1 learner round: "
-            "the fork diagnosis credits DAgger with less learner data than before, and its "
-            "control trains 4000 steps, not 8000); the labels figure's DAgger is the mitigation "
-            "table's run (from 2 demos, 2 episodes per round) instead of its own from 1 demo, and "
-            "its BC curve has 1, 2, 3 and 5 demos, not 1 to 5; Figure 1 fits 2000 steps, not "
-            "3000 (its fit is within its tolerances at 2000 on every seed measured). The heads' "
-            "budgets (fork 2000 steps, 20 evaluation episodes) and lane's (1000 steps, 8 "
-            "evaluation roads) are unchanged"
+            "Budget: about 300 CPU-seconds per seed, so 10 seeds fit in an hour on 2 cores (one "
+            "thread per run, --jobs runs at a time; measured, one seed of every run). Traded for "
+            "the 10 seeds, against the 3-seed build: shift is measured only at the end of each fit "
+            "outside Figure 2 (the other pieces read final metrics only); DAgger 3 fits on lane, "
+            "not 4 (2 learner rounds of 2 episodes), and 2 on fork, not 4 (1 learner round: the "
+            "fork diagnosis credits DAgger with less learner data than before, and its control "
+            "trains 4000 steps, not 8000); the labels figure's DAgger is the mitigation table's run"
+            " (from 2 demos, 2 episodes per round) instead of its own from 1 demo, and its BC curve"
+            " has 1, 2, 3 and 5 demos, not 1 to 5; Figure 1 fits 2000 steps, not 3000 (its fit is "
+            "within its tolerances at 2000 on every seed measured). The heads' budgets (fork 2000 "
+            "steps, 20 evaluation episodes) and lane's (1000 steps, 8 evaluation roads) are "
+            "unchanged"
         ),
     ),
     "tiny": Scale(

@@ -23,6 +23,7 @@ from bcx.command_line import compose_checked, user_config_dir
 from bcx.conf_dir import CONF_DIR
 from bcx.config import validate
 from bcx.data.demos import Demonstrations
+from bcx.encoders.mlp import MLPEncoder
 from bcx.envs import learner_features
 from bcx.errors import BCXError
 from bcx.measure.shift import ShiftCallback, shift_metrics
@@ -225,8 +226,8 @@ def evaluate(
         torch.as_tensor(x, dtype=torch.float32) for x in (visited, measurement.expert(visited))
     ]
     # In eval mode from the start: per_state restores the mode it finds, and the policy is the
-    # caller's, in eval mode. (lr: no optimizer is ever built.)
-    on_policy = BCModule(policy.policy, lr=0.0).eval().per_state(*states)
+    # caller's, in eval mode. (No optimizer is ever built.)
+    on_policy = BCModule(policy.policy).eval().per_state(*states)
     # shift_metrics wants all three populations; only the on-policy one is measured here.
     shift = shift_metrics(dict.fromkeys(("train", "dataset", "on_policy"), on_policy))
     return {
@@ -289,6 +290,8 @@ def policy_from_state(config: DictConfig, state: dict[str, torch.Tensor], path: 
             hidden=list(config.model.hidden),
             activation=config.model.activation,
             obs_std_min=config.model.obs_std_min,
+            # Runs from before the encoder group saved none: theirs was the state MLP.
+            encoder=instantiate(config.encoder) if "encoder" in config else MLPEncoder,
             head=instantiate(config.policy),
         )
         policy.load_state_dict(state)

@@ -9,11 +9,13 @@ Python API (``bcx.api``) and the tools that build parts of a run without fitting
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
@@ -24,7 +26,7 @@ from bcx.errors import BCXError
 from bcx.experts.base import Expert, check_matches_env
 from bcx.heads import PolicyHead
 from bcx.measure.shift import ShiftCallback
-from bcx.model.module import BCModule
+from bcx.model.module import BCModule, ScheduleFactory
 from bcx.model.policy import Policy
 from bcx.progress import shown
 
@@ -63,8 +65,8 @@ def build_head(cfg: DictConfig, env: gym.Env) -> Callable[..., PolicyHead]:
 def build_policy(
     cfg: DictConfig, env: gym.Env, train: Demonstrations, head: Callable[..., PolicyHead]
 ) -> Policy:
-    """Trunk + head sized by the env, observation statistics from the training data (of the
-    features a learner sees)."""
+    """Encoder, trunk and head sized by the env, observation statistics from the training data
+    (of the features a learner sees)."""
     space, seen = env.action_space, train.obs[:, : learner_features(env)]
     return Policy(
         obs_mean=seen.mean(axis=0),
@@ -74,13 +76,26 @@ def build_policy(
         hidden=list(cfg.model.hidden),
         activation=cfg.model.activation,
         obs_std_min=cfg.model.obs_std_min,
+        encoder=instantiate(cfg.encoder),
         head=head,
     )
 
 
 def new_module(cfg: DictConfig, env: gym.Env, train: Demonstrations, head) -> BCModule:
-    """A fresh learner for one fit: the policy sized by env and train, trained with cfg.optim."""
-    return BCModule(build_policy(cfg, env, train, head), **cfg.optim)
+    """A fresh learner for one fit: the policy sized by env and train, trained with the
+    configured optimizer and learning-rate schedule."""
+    policy = build_policy(cfg, env, train, head)
+    return BCModule(policy, optimizer=instantiate(cfg.optim), lr_schedule=build_lr_schedule(cfg))
+
+
+def build_lr_schedule(cfg: DictConfig) -> ScheduleFactory | None:
+    """The configured schedule over one fit of trainer.max_steps (None: a constant rate), tried
+    on a throwaway optimizer so that a bad setting fails before any work."""
+    if not cfg.get("lr_schedule"):
+        return None
+    schedule = partial(instantiate(cfg.lr_schedule), total_steps=cfg.trainer.max_steps)
+    schedule(instantiate(cfg.optim)([torch.zeros(1, requires_grad=True)]))
+    return schedule
 
 
 def build_shift_callback(

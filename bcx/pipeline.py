@@ -17,7 +17,14 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from bcx.builders import build_expert, build_head, build_shift_callback, make_envs, new_module
+from bcx.builders import (
+    build_expert,
+    build_head,
+    build_lr_schedule,
+    build_shift_callback,
+    make_envs,
+    new_module,
+)
 from bcx.config import collection_notice, validate
 from bcx.data import store
 from bcx.data.collector import Collector
@@ -51,6 +58,7 @@ def run(cfg: DictConfig, signals: StopSignals | None = None) -> dict[str, float]
     started = time.perf_counter()
     envs = make_envs(cfg.env, cfg.rollout.num_envs)
     head = build_head(cfg, envs[0])
+    build_lr_schedule(cfg)  # a bad schedule setting fails now, before any work
     expert = build_expert(cfg, envs[0])
     mitigation: Mitigation = instantiate(cfg.mitigation)(env=envs[0])
     collector = Collector(

@@ -3,12 +3,12 @@
 ``check(cfg)`` runs it, before any work, from ``bcx.config.validate``. Two sources, one rule each:
 
 - ``KEYS``, bcx's own keys (conf/train.yaml) -> the values they allow. Their sections (``data``,
-  ``model``, ``optim``, ...) are closed: a key the table lacks, even one added with ``+``, is an
+  ``model``, ``rollout``, ...) are closed: a key the table lacks, even one added with ``+``, is an
   error that suggests the nearest key.
-- The groups that build an object (``policy``, ``mitigation``, ``expert``, ``trainer``,
-  ``logger``): the ``_target_`` must name a class of the group's kind (``BASES``: a policy head,
-  a Lightning Trainer, ...) or a function annotated to return one, and its signature is their
-  schema. A key it takes no
+- The groups that build an object (``policy``, ``encoder``, ``optim``, ``lr_schedule``,
+  ``mitigation``, ``expert``, ``trainer``, ``logger``): the ``_target_`` must name a class of the
+  group's kind (``BASES``: a policy head, a torch optimizer, a Lightning Trainer, ...) or a
+  function annotated to return one, and its signature is their schema. A key it takes no
   parameter for is an error that suggests the nearest parameter, and each value must fit its
   annotation: ``int`` an integer (not a bool), ``float`` a finite number, ``bool`` true or false,
   ``str`` a string, and every ``seed`` of bcx's own families an integer in [0, 2**32). Ranges
@@ -112,8 +112,10 @@ KEYS: dict[str, Rule] = {
     ),
     "model.activation": one_of(*ACTIVATIONS),
     "model.obs_std_min": POSITIVE,
-    "optim.lr": POSITIVE,
-    "optim.weight_decay": Rule("a finite number >= 0", lambda v: is_number(v) and v >= 0),
+    "optim.lr": replace(POSITIVE, optional=True),
+    "optim.weight_decay": Rule(
+        "a finite number >= 0", lambda v: is_number(v) and v >= 0, optional=True
+    ),
     "rollout.every_n_steps": POSITIVE_INT,
     "rollout.episodes": POSITIVE_INT,
     "rollout.num_envs": POSITIVE_INT,
@@ -144,10 +146,13 @@ KEYS: dict[str, Rule] = {
     "optimized_metric": one_of(*metric_names(), none=True),
 }
 # Sections whose keys are exactly KEYS' (env is open: an expert may read its own env.<name>).
-CLOSED = ("data", "model", "optim", "rollout", "figure", "checkpoint", "env.budget")
+CLOSED = ("data", "model", "rollout", "figure", "checkpoint", "env.budget")
 # Groups that build an object -> the constructor arguments bcx passes itself at build time.
 BUILT = {
     "policy": ("in_features", "action_dim"),
+    "encoder": ("state_dim",),
+    "optim": ("params",),
+    "lr_schedule": ("optimizer", "total_steps"),
     "mitigation": ("env",),
     "expert": ("env",),
     "trainer": (  # bcx.builders.build_trainer
@@ -163,6 +168,9 @@ BUILT = {
 # What each group's _target_ must build, when it names a class (a function is taken as a factory).
 BASES = {
     "policy": "bcx.heads.base.PolicyHead",
+    "encoder": "bcx.encoders.base.Encoder",
+    "optim": "torch.optim.Optimizer",
+    "lr_schedule": "torch.optim.lr_scheduler.LRScheduler",
     "mitigation": "bcx.mitigations.base.Mitigation",
     "expert": "bcx.experts.base.Expert",
     "trainer": "pytorch_lightning.Trainer",

@@ -88,7 +88,7 @@ def test_shift_callback_labels_its_baselines_and_rollouts(envs, monkeypatch):
         held_out=held_out,
         training=held_out,
     )
-    metrics = shift.measure(BCModule(policy, lr=1e-3))
+    metrics = shift.measure(BCModule(policy))
     text = out.getvalue()
     for label in ("rollout", "expert baseline", "random baseline"):
         assert f"{label}: 3 episodes" in text

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -16,6 +18,8 @@ from bcx.errors import BCXError
 from bcx.model.policy import Policy
 
 EVALUATION_SEED = 0  # the noise stream of generative heads' evaluation losses
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+ScheduleFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 
 
 class NonFiniteLossError(BCXError):
@@ -27,13 +31,22 @@ class BCModule(pl.LightningModule):
     """Minimizes the mean head loss, i.e. the NLL of the expert's actions for density heads.
 
     Logs ``train/nll`` every ``trainer.log_every_n_steps`` steps and ``val/nll`` on the held-out
-    episodes.
+    episodes. optimizer: builds the optimizer from the parameters (the ``optim`` group; Adam at
+    lr 1e-3 when None); lr_schedule: builds a scheduler stepped every training step from the
+    optimizer (the ``lr_schedule`` group; none when None).
     """
 
-    def __init__(self, policy: Policy, *, lr: float, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        optimizer: OptimizerFactory | None = None,
+        lr_schedule: ScheduleFactory | None = None,
+    ) -> None:
         super().__init__()
         self.policy = policy
-        self.lr, self.weight_decay = lr, weight_decay
+        self.make_optimizer = optimizer or partial(torch.optim.Adam, lr=1e-3)
+        self.make_schedule = lr_schedule
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         obs, actions = batch
@@ -63,8 +76,12 @@ class BCModule(pl.LightningModule):
         if "torch_rng_state" in checkpoint:
             torch.set_rng_state(checkpoint["torch_rng_state"])
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any]:
+        optimizer = self.make_optimizer(self.parameters())
+        if self.make_schedule is None:
+            return optimizer
+        schedule = {"scheduler": self.make_schedule(optimizer), "interval": "step"}
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
 
     @torch.no_grad()
     def per_state(self, obs: Tensor, actions: Tensor) -> dict[str, Tensor]:
@@ -113,17 +130,24 @@ class BCModule(pl.LightningModule):
         causes = [
             f"policy.{setting} is not finite" for setting in _non_finite_settings(self.policy.head)
         ]
-        if not math.isfinite(self.lr):
-            causes.append(f"optim.lr={self.lr} is not finite")
+        lr = self._learning_rate()
+        if lr is not None and not math.isfinite(lr):
+            causes.append(f"optim.lr={lr} is not finite")
         if not all(torch.isfinite(t).all() for t in (self.policy.obs_mean, *batch)):
             causes.append("the training data hold NaN or inf values")
         if causes:
             return f"Cause: {'; '.join(causes)}."
+        shown = f" (optim.lr={lr:g})" if lr is not None else ""
         return (
-            f"Likely causes: a learning rate too high for this model (optim.lr={self.lr:g}), a "
+            f"Likely causes: a learning rate too high for this model{shown}, a "
             "non-finite config value (such as policy.max_log_std=nan), or NaN/inf values in the "
             "training data."
         )
+
+    def _learning_rate(self) -> float | None:
+        """The optimizer's configured learning rate (before any schedule), None if unknown."""
+        lr = getattr(self.make_optimizer, "keywords", {}).get("lr")
+        return float(lr) if isinstance(lr, int | float) else None
 
 
 def _non_finite_settings(module: nn.Module) -> list[str]:

@@ -1,4 +1,5 @@
-"""The policy network: observation normalization -> MLP trunk -> head, with action scaling.
+"""The policy network: observation normalization -> encoder -> MLP trunk -> head, with action
+scaling.
 
 Normalization statistics are buffers, so they are saved in every checkpoint with the weights:
 a loaded policy acts on raw env observations and returns actions in the env's own units.
@@ -15,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from bcx.encoders.base import Encoder
+from bcx.encoders.mlp import MLPEncoder
 from bcx.heads.base import PolicyHead
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
@@ -42,6 +45,7 @@ class Policy(nn.Module):
         hidden: Sequence[int],
         activation: str,
         head: Callable[..., PolicyHead],
+        encoder: Callable[..., Encoder] = MLPEncoder,
         obs_std_min: float = 0.0,
     ) -> None:
         super().__init__()
@@ -52,15 +56,16 @@ class Policy(nn.Module):
         self.register_buffer("obs_std", torch.clamp(as_tensor(obs_std), min=max(obs_std_min, 1e-6)))
         self.register_buffer("action_center", as_tensor((action_high + action_low) / 2))
         self.register_buffer("action_scale", as_tensor((action_high - action_low) / 2))
-        self.trunk = mlp(len(obs_mean), hidden, activation)
-        width = hidden[-1] if hidden else len(obs_mean)
+        self.encoder = encoder(state_dim=len(obs_mean))
+        self.trunk = mlp(self.encoder.out_features, hidden, activation)
+        width = hidden[-1] if hidden else self.encoder.out_features
         self.head = head(in_features=width, action_dim=len(action_low))
 
     def features(self, obs: Tensor) -> Tensor:
-        """Normalized observations through the trunk: (B, obs_dim) -> (B, F); features past
-        the learner's (privileged ones) are dropped."""
+        """Normalized observations through the encoder and the trunk: (B, obs_dim) -> (B, F);
+        features past the learner's (privileged ones) are dropped."""
         seen = obs[..., : self.obs_mean.shape[0]]
-        return self.trunk((seen - self.obs_mean) / self.obs_std)
+        return self.trunk(self.encoder((seen - self.obs_mean) / self.obs_std))
 
     def normalize_action(self, actions: Tensor) -> Tensor:
         """Env units -> [-1, 1]^A."""

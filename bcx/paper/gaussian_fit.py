@@ -86,7 +86,7 @@ def fit(scale: Scale, train: Demonstrations, val: Demonstrations, log: Path, see
             val_check_interval=scale.fit_steps,
             use_distributed_sampler=False,
         )
-        trainer.fit(BCModule(policy, **cfg.optim), datamodule=data)
+        trainer.fit(BCModule(policy, optimizer=instantiate(cfg.optim)), datamodule=data)
     return policy.eval()
 
 

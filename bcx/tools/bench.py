@@ -29,13 +29,19 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from bcx.builders import build_expert, build_head, build_policy, build_trainer, make_envs
+from bcx.builders import (
+    build_expert,
+    build_head,
+    build_policy,
+    build_trainer,
+    make_envs,
+    new_module,
+)
 from bcx.conf_dir import CONF_DIR
 from bcx.data.datamodule import DemoDataModule
 from bcx.data.demos import Demonstrations
 from bcx.io import atomic_write_json
 from bcx.measure.shift import ShiftCallback
-from bcx.model.module import BCModule
 from bcx.pipeline import run
 from bcx.quiet import quiet
 
@@ -85,7 +91,7 @@ def bcx_train_steps_per_s(
 ) -> float:
     """The app's own training path, without rollouts (those are measured in (b))."""
     torch.manual_seed(0)
-    module = BCModule(build_policy(cfg, env, demos, build_head(cfg, env)), **cfg.optim)
+    module = new_module(cfg, env, demos, build_head(cfg, env))
     timer = StepTimer(warmup)
     trainer = build_trainer(cfg, instantiate(cfg.logger), 1, timer)
     trainer.fit(
@@ -100,7 +106,7 @@ def rollout_env_steps_per_s(cfg: DictConfig, episodes: int) -> tuple[float, floa
     expert = build_expert(cfg, envs[0])
     demos = synthetic_demos(1000, *envs[0].observation_space.shape, *envs[0].action_space.shape)
     torch.manual_seed(0)
-    module = BCModule(build_policy(cfg, envs[0], demos, build_head(cfg, envs[0])), **cfg.optim)
+    module = new_module(cfg, envs[0], demos, build_head(cfg, envs[0]))
     seeds = [cfg.rollout.seed + i for i in range(episodes)]
     shift = ShiftCallback(
         envs=envs,

@@ -7,7 +7,7 @@ The same pipeline as the ``bcx`` command, with no Hydra app around it: nothing h
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,12 +26,13 @@ from bcx.data.demos import Demonstrations
 from bcx.encoders.mlp import MLPEncoder
 from bcx.envs import learner_features
 from bcx.errors import BCXError
-from bcx.measure.shift import ShiftCallback, shift_metrics
+from bcx.measure.shift import ShiftCallback, per_state_losses, shift_metrics
 from bcx.model.module import BCModule
 from bcx.model.policy import Policy
 from bcx.quiet import quiet
 from bcx.results.loggers import check_run_dir
 from bcx.results.summary import METRICS_FILE
+from bcx.types import STATE, Observation
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"  # a run's final weights, inside its folder
 
@@ -121,11 +122,15 @@ class LoadedPolicy:
     def action_dim(self) -> int:
         return int(self.policy.action_center.shape[0])
 
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+    def act(self, obs: Observation, deterministic: bool = True) -> np.ndarray:
         """Actions in env units for raw env observations: (B, obs_dim) -> (B, action_dim), or
         one observation (obs_dim,) -> (action_dim,). An observation may hold the env's
         privileged features at its end (as the env returns it); the policy never reads them.
-        deterministic: the head's mode; else a sample (from torch's global generator)."""
+        A policy that sees images takes the env's Dict observation (one, or a batch of them
+        stacked key by key). deterministic: the head's mode; else a sample (from torch's global
+        generator)."""
+        if isinstance(obs, Mapping):
+            return self._act_on_mapping(obs, deterministic)
         batch = np.asarray(obs, dtype=np.float32)
         single = batch.ndim == 1
         if single:
@@ -141,7 +146,23 @@ class LoadedPolicy:
 
     def make_env(self) -> gym.Env:
         """A new instance of the env the policy was trained on (its id and kwargs)."""
-        return builders.make_envs(self.config.env, 1)[0]
+        return builders.make_envs(self.config.env, 1, self.sees_images)[0]
+
+    def _act_on_mapping(self, obs: Mapping[str, np.ndarray], deterministic: bool) -> np.ndarray:
+        if STATE not in obs or (self.sees_images and self.policy.image_key not in obs):
+            raise BCXError(
+                f"act takes the env's observation with keys state and {self.policy.image_key} "
+                f"(the policy trained on {self.env_id} reads them); got keys {sorted(obs)}."
+            )
+        single = np.ndim(obs[STATE]) == 1
+        batch = {key: np.asarray(value)[None] for key, value in obs.items()} if single else obs
+        actions = self.policy.numpy_fn(deterministic)(batch)
+        return actions[0] if single else actions
+
+    @property
+    def sees_images(self) -> bool:
+        """Whether the policy reads a camera (its env is then made with its cameras)."""
+        return self.policy.image_key is not None
 
 
 def load_policy(path: str | Path) -> LoadedPolicy:
@@ -201,7 +222,7 @@ def evaluate(
         raise BCXError(f"evaluate needs episodes >= 1 (got episodes={episodes}).")
     cfg = _evaluation_config(policy, env)
     # As many envs as the run stepped together: the policy sees the same batches.
-    envs = builders.make_envs(cfg.env, min(cfg.rollout.num_envs, episodes))
+    envs = builders.make_envs(cfg.env, min(cfg.rollout.num_envs, episodes), policy.sees_images)
     _require_fits(policy, envs[0], cfg.env.id)
     nothing = Demonstrations(  # evaluate measures no demonstrations, only the policy's states
         obs=np.zeros((0, policy.obs_dim), np.float32),
@@ -221,13 +242,11 @@ def evaluate(
     )
     # The callback's own rollout and metrics, so that the numbers are the run's.
     runs = measurement.rollout(policy.policy.numpy_fn(deterministic), "rollout")
-    visited = np.concatenate([t.obs for t in runs])
-    states = [
-        torch.as_tensor(x, dtype=torch.float32) for x in (visited, measurement.expert(visited))
-    ]
+    visited = Demonstrations.from_trajectories(runs)
+    labelled = visited.relabel(measurement.expert(visited.obs))
     # In eval mode from the start: per_state restores the mode it finds, and the policy is the
     # caller's, in eval mode. (No optimizer is ever built.)
-    on_policy = BCModule(policy.policy).eval().per_state(*states)
+    on_policy = per_state_losses(BCModule(policy.policy).eval(), labelled, torch.device("cpu"))
     # shift_metrics wants all three populations; only the on-policy one is measured here.
     shift = shift_metrics(dict.fromkeys(("train", "dataset", "on_policy"), on_policy))
     return {
@@ -281,6 +300,7 @@ def policy_from_state(config: DictConfig, state: dict[str, torch.Tensor], path: 
     """The run's network, sized by the checkpoint, with the checkpoint's weights and
     observation and action statistics (buffers: placeholders until the state is loaded)."""
     obs_dim, action_dim = len(state["obs_mean"]), len(state["action_center"])
+    images = builders.learner_image_keys(config) if "obs" in config else ()
     try:
         policy = Policy(
             obs_mean=np.zeros(obs_dim),
@@ -293,6 +313,8 @@ def policy_from_state(config: DictConfig, state: dict[str, torch.Tensor], path: 
             # Runs from before the encoder group saved none: theirs was the state MLP.
             encoder=instantiate(config.encoder) if "encoder" in config else MLPEncoder,
             head=instantiate(config.policy),
+            image_key=images[0] if images else None,
+            image_shape=tuple(state["image_shape"].tolist()) if images else None,
         )
         policy.load_state_dict(state)
     except Exception as err:  # a config or checkpoint from another bcx version
@@ -321,8 +343,21 @@ def _evaluation_config(policy: LoadedPolicy, env: str | DictConfig | None) -> Di
 
 
 def _require_fits(policy: LoadedPolicy, env: gym.Env, env_id: str) -> None:
-    """The env gives the policy the features it reads and takes the actions it returns."""
-    seen, actions = learner_features(env), env.action_space.shape
+    """The env gives the policy the features and images it reads and takes the actions it
+    returns."""
+    reads_state = "obs" not in policy.config or STATE in policy.config.obs["keys"]
+    seen, actions = learner_features(env) if reads_state else 0, env.action_space.shape
+    key, space = policy.policy.image_key, env.observation_space
+    if key is not None:
+        shape = tuple(policy.policy.image_shape.tolist())
+        offered = (
+            space[key].shape if isinstance(space, gym.spaces.Dict) and key in space.spaces else None
+        )
+        if offered != shape:
+            raise BCXError(
+                f"the policy trained on {policy.env_id} reads {key} images of shape {shape}, but "
+                f"env {env_id} gives {offered or 'none'}; evaluate it on an env with that camera."
+            )
     if seen != policy.obs_dim or actions != (policy.action_dim,):
         raise BCXError(
             f"the policy trained on {policy.env_id} reads {policy.obs_dim} observation features "

@@ -29,16 +29,52 @@ from bcx.measure.shift import ShiftCallback
 from bcx.model.module import BCModule, ScheduleFactory
 from bcx.model.policy import Policy
 from bcx.progress import shown
+from bcx.types import STATE
 
 
-def make_envs(env_cfg: DictConfig, count: int) -> list[gym.Env]:
+def make_envs(env_cfg: DictConfig, count: int, images: bool = False) -> list[gym.Env]:
     """``count`` independent instances of the configured env (once ``env.module``, a user's
-    module that registers the env, is imported)."""
+    module that registers the env, is imported). images: the learner sees camera images, so
+    the env is made with its ``env.pixels`` arguments (its cameras): an env renders nothing a
+    learner does not see."""
     from bcx.envs import import_env_module  # registers bcx/* env ids
 
     import_env_module(env_cfg)
+    kwargs = dict(env_cfg.kwargs)
+    if images:
+        kwargs.update(_camera_arguments(env_cfg))
+    return [gym.make(env_cfg.id, **kwargs) for _ in range(count)]
 
-    return [gym.make(env_cfg.id, **env_cfg.kwargs) for _ in range(count)]
+
+def _camera_arguments(env_cfg: DictConfig) -> dict:
+    """The env's ``env.pixels``: the gym.make arguments that give it cameras."""
+    cameras = env_cfg.get("pixels")
+    if not cameras:
+        raise BCXError(
+            f"obs.keys asks for camera images, but env {env_cfg.id} renders none (its config "
+            "has no env.pixels); use obs.keys=[state], or an env with cameras (env=lane)."
+        )
+    return dict(cameras)
+
+
+def learner_image_keys(cfg: DictConfig) -> tuple[str, ...]:
+    """The camera images the learner sees (``obs.keys`` other than ``state``)."""
+    return tuple(key for key in cfg.obs["keys"] if key != STATE)
+
+
+def check_learner_inputs(cfg: DictConfig, env: gym.Env) -> None:
+    """Every ``obs.keys`` entry is something the env observes, and the encoder takes what they
+    give (an image encoder images, a state encoder none): BCXError naming them, before any
+    work."""
+    space = env.observation_space
+    offered = list(space.spaces) if isinstance(space, gym.spaces.Dict) else [STATE]
+    for key in cfg.obs["keys"]:
+        if key not in offered:
+            raise BCXError(
+                f"obs.keys has {key!r}, which env {cfg.env.id} does not observe; allowed: "
+                f"{', '.join(offered)}."
+            )
+    build_policy(cfg, env, None, build_head(cfg, env))  # the encoder refuses what it cannot take
 
 
 def build_expert(cfg: DictConfig, env: gym.Env) -> Expert:
@@ -63,11 +99,21 @@ def build_head(cfg: DictConfig, env: gym.Env) -> Callable[..., PolicyHead]:
 
 
 def build_policy(
-    cfg: DictConfig, env: gym.Env, train: Demonstrations, head: Callable[..., PolicyHead]
+    cfg: DictConfig, env: gym.Env, train: Demonstrations | None, head: Callable[..., PolicyHead]
 ) -> Policy:
-    """Encoder, trunk and head sized by the env, observation statistics from the training data
-    (of the features a learner sees)."""
-    space, seen = env.action_space, train.obs[:, : learner_features(env)]
+    """Encoder, trunk and head sized by the env and what the learner sees (``obs.keys``),
+    observation statistics from the training data (of the state features a learner reads;
+    placeholders without ``train``)."""
+    width = learner_features(env) if STATE in cfg.obs["keys"] else 0
+    seen = train.obs[:, :width] if train is not None else np.zeros((1, width), np.float32)
+    images = learner_image_keys(cfg)
+    if len(images) > 1:
+        raise BCXError(
+            f"obs.keys may name one camera for the learner (got {', '.join(images)}); the others "
+            "can still be recorded for augmentation."
+        )
+    image_key = images[0] if images else None
+    space = env.action_space
     return Policy(
         obs_mean=seen.mean(axis=0),
         obs_std=seen.std(axis=0),
@@ -78,6 +124,8 @@ def build_policy(
         obs_std_min=cfg.model.obs_std_min,
         encoder=instantiate(cfg.encoder),
         head=head,
+        image_key=image_key,
+        image_shape=env.observation_space[image_key].shape if image_key else None,
     )
 
 

@@ -22,6 +22,8 @@ from bcx.builders import (
     build_head,
     build_lr_schedule,
     build_shift_callback,
+    check_learner_inputs,
+    learner_image_keys,
     make_envs,
     new_module,
 )
@@ -56,8 +58,9 @@ def run(cfg: DictConfig, signals: StopSignals | None = None) -> dict[str, float]
     if cfg.rollout.video:
         check_can_record(cfg.env)  # an env that cannot render fails now, not after training
     started = time.perf_counter()
-    envs = make_envs(cfg.env, cfg.rollout.num_envs)
+    envs = make_envs(cfg.env, cfg.rollout.num_envs, images=bool(learner_image_keys(cfg)))
     head = build_head(cfg, envs[0])
+    check_learner_inputs(cfg, envs[0])
     build_lr_schedule(cfg)  # a bad schedule setting fails now, before any work
     expert = build_expert(cfg, envs[0])
     mitigation: Mitigation = instantiate(cfg.mitigation)(env=envs[0])

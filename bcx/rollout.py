@@ -11,10 +11,11 @@ from collections.abc import Callable, Sequence
 import gymnasium as gym
 import numpy as np
 
-from bcx.types import OUTCOMES, Trajectory
+from bcx.types import OUTCOMES, Observation, Trajectory, frames_of, stack, state_of
 
-PolicyFn = Callable[[np.ndarray], np.ndarray]
-"""Batched policy: obs (B, obs_dim) -> actions (B, act_dim) in env units."""
+PolicyFn = Callable[[Observation], np.ndarray]
+"""Batched policy: obs (B, obs_dim), or a Dict env's batch of them by key -> actions (B, act_dim)
+in env units."""
 
 StepHook = Callable[[int, int], None]
 """Progress hook: (episodes that just ended, env steps just taken), once per batched step."""
@@ -40,12 +41,12 @@ def _run_wave(
 ) -> list[Trajectory]:
     """Run one episode in each env in lock-step until every one has ended."""
     obs = [env.reset(seed=int(seed))[0] for env, seed in zip(envs, seeds, strict=True)]
-    steps: list[list[tuple[np.ndarray, np.ndarray, float]]] = [[] for _ in envs]
+    steps: list[list[tuple[Observation, np.ndarray, float]]] = [[] for _ in envs]
     outcomes: list[dict[str, bool]] = [{} for _ in envs]
     terminal = [False for _ in envs]
     running = list(range(len(envs)))
     while running:
-        actions = policy(np.stack([obs[i] for i in running]))
+        actions = policy(stack([obs[i] for i in running]))
         still_running = []
         for i, action in zip(running, actions, strict=True):
             next_obs, reward, terminated, truncated, info = envs[i].step(action)
@@ -61,19 +62,21 @@ def _run_wave(
 
 
 def _to_trajectory(
-    steps: list[tuple[np.ndarray, np.ndarray, float]],
+    steps: list[tuple[Observation, np.ndarray, float]],
     outcomes: dict[str, bool],
-    final_obs: np.ndarray,
+    final_obs: Observation,
     terminated: bool,
 ) -> Trajectory:
     obs, actions, rewards = zip(*steps, strict=True)
+    batch = stack(obs)
     return Trajectory(
-        obs=np.asarray(obs, dtype=np.float32),
+        obs=np.asarray(state_of(batch), dtype=np.float32),
         actions=np.asarray(actions, dtype=np.float32),
         rewards=np.asarray(rewards, dtype=np.float64),
         outcomes=outcomes,
-        final_obs=np.asarray(final_obs, dtype=np.float32),
+        final_obs=np.asarray(state_of(final_obs), dtype=np.float32),
         terminated=terminated,
+        frames=frames_of(batch),
     )
 
 
@@ -81,4 +84,4 @@ def random_policy(action_space: gym.spaces.Box, seed: int) -> PolicyFn:
     """Uniform random actions from a seeded generator: the 'random' end of normalized return."""
     rng = np.random.default_rng(seed)
     low, high = action_space.low, action_space.high
-    return lambda obs: rng.uniform(low, high, size=(len(obs), len(low)))
+    return lambda obs: rng.uniform(low, high, size=(len(state_of(obs)), len(low)))

@@ -40,7 +40,7 @@ import torch
 from omegaconf import DictConfig
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from bcx.builders import build_trainer
+from bcx.builders import build_trainer, learner_image_keys
 from bcx.data import store
 from bcx.data.collector import Collector
 from bcx.data.datamodule import DemoDataModule
@@ -345,6 +345,7 @@ class RoundFitter:
             batch_size=cfg.data.batch_size,
             seed=cfg.seed,
             first_step=(round_count - 1) * cfg.trainer.max_steps,
+            frame_keys=learner_image_keys(cfg),
         )
         started = time.perf_counter()
         with self.signals.fitting() if self.signals else nullcontext():

@@ -57,6 +57,12 @@ class Rule:
         raise BCXError(f"{key} must be {self.allowed} (got {_shown(value)}{suffix}).")
 
 
+def _is_observation_key(key: Any) -> bool:
+    return isinstance(key, str) and (
+        key in ("state", "pixels") or (key.startswith("pixels/") and len(key) > len("pixels/"))
+    )
+
+
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -106,6 +112,15 @@ KEYS: dict[str, Rule] = {
     "data.seed": SEED,
     "data.batch_size": POSITIVE_INT,
     "data.cache_dir": PATH,
+    "obs.keys": Rule(
+        "a non-empty list of distinct observation keys: state, pixels, pixels/<camera>",
+        lambda v: (
+            isinstance(v, ListConfig | list)
+            and len(v) > 0
+            and len(set(v)) == len(v)
+            and all(_is_observation_key(key) for key in v)
+        ),
+    ),
     "model.hidden": Rule(
         "a list of positive integers, e.g. [256, 256] ([] for a linear policy)",
         lambda v: isinstance(v, ListConfig | list) and all(POSITIVE_INT.test(w) for w in v),
@@ -146,7 +161,7 @@ KEYS: dict[str, Rule] = {
     "optimized_metric": one_of(*metric_names(), none=True),
 }
 # Sections whose keys are exactly KEYS' (env is open: an expert may read its own env.<name>).
-CLOSED = ("data", "model", "rollout", "figure", "checkpoint", "env.budget")
+CLOSED = ("data", "obs", "model", "rollout", "figure", "checkpoint", "env.budget")
 # Groups that build an object -> the constructor arguments bcx passes itself at build time.
 BUILT = {
     "policy": ("in_features", "action_dim"),

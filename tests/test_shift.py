@@ -88,11 +88,11 @@ def callback(training: Demonstrations) -> ShiftCallback:
 def test_training_states_are_a_fixed_bounded_subsample():
     big = demos(3 * TRAIN_SAMPLE)
     first, again = callback(big), callback(big)
-    assert len(first.training_states[0]) == TRAIN_SAMPLE
-    np.testing.assert_array_equal(first.training_states[0], again.training_states[0])
+    assert len(first.training_states.obs) == TRAIN_SAMPLE
+    np.testing.assert_array_equal(first.training_states.obs, again.training_states.obs)
     small = demos(TRAIN_SAMPLE // 4)
     first.set_training_data(small)
-    np.testing.assert_array_equal(first.training_states[0], small.obs)  # all of them
+    np.testing.assert_array_equal(first.training_states.obs, small.obs)  # all of them
 
 
 def test_the_reading_follows_the_numbers():

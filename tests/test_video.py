@@ -56,7 +56,7 @@ def test_run_records_the_final_policy_and_logs_it_to_wandb(make_cfg, tmp_path, m
     assert logged.read_bytes() == path.read_bytes()
 
 
-@pytest.mark.parametrize(("env", "env_id"), [("lane", "bcx/Lane-v0"), ("fork", "bcx/Fork-v0")])
+@pytest.mark.parametrize(("env", "env_id"), [("fork", "bcx/Fork-v0")])
 def test_env_without_renderer_fails_before_any_work(make_cfg, monkeypatch, env, env_id):
     def no_work(*args):
         raise AssertionError("rollout.video=true was checked after the run began its work")

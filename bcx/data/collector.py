@@ -18,6 +18,7 @@ from bcx.data.demos import Demonstrations
 from bcx.experts.base import Expert
 from bcx.progress import episode_bar
 from bcx.rollout import PolicyFn, rollout
+from bcx.types import Observation, state_of
 
 
 class Collector:
@@ -54,7 +55,11 @@ class Collector:
 
     def expert_episodes(self, count: int) -> Demonstrations:
         """``count`` episodes the expert drives itself: what it executed is its label."""
-        return self._drive(self.expert, count, "expert episodes")
+        return self._drive(self.acting_expert, count, "expert episodes")
+
+    def acting_expert(self, obs: Observation) -> np.ndarray:
+        """The expert as a driver: it reads the state of whatever the env observes."""
+        return self.expert(state_of(obs))
 
     def _drive(self, driver: PolicyFn, count: int, kind: str) -> Demonstrations:
         started = time.perf_counter()
@@ -76,9 +81,9 @@ class Collector:
         rng = np.random.default_rng(seed)
         low, high = self.action_space.low, self.action_space.high
 
-        def act(obs: np.ndarray) -> np.ndarray:
-            clean = self.expert(obs)
-            noise = rng.multivariate_normal(np.zeros(len(low)), noise_cov, size=len(obs))
+        def act(obs: Observation) -> np.ndarray:
+            clean = self.acting_expert(obs)
+            noise = rng.multivariate_normal(np.zeros(len(low)), noise_cov, size=len(clean))
             return np.clip(clean + noise, low, high)
 
         return act
@@ -88,12 +93,12 @@ class Collector:
         learner's otherwise."""
         rng = np.random.default_rng(seed)
 
-        def act(obs: np.ndarray) -> np.ndarray:
+        def act(obs: Observation) -> np.ndarray:
             actions = np.asarray(learner(obs), dtype=np.float64)
             if beta > 0:
-                use_expert = rng.random(len(obs)) < beta
+                use_expert = rng.random(len(actions)) < beta
                 if use_expert.any():
-                    actions[use_expert] = self.expert(obs[use_expert])
+                    actions[use_expert] = self.expert(state_of(obs)[use_expert])
             return actions
 
         return act

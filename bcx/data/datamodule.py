@@ -14,32 +14,37 @@ import torch
 from torch import Tensor
 
 from bcx.data.demos import Demonstrations
+from bcx.data.tensors import TensorObservation, observation_tensors, row_count, take_rows
 
 
 class RandomBatches:
-    """Endless iterable of (obs (B, obs_dim), actions (B, act_dim)) sampled with replacement.
+    """Endless iterable of (obs (B, obs_dim) or a mapping with images, actions (B, act_dim))
+    sampled with replacement.
 
     ``skip`` draws and drops that many batches first: a fit resumed from a checkpoint after
     ``skip`` steps sees the batches the uninterrupted fit saw from there on.
     """
 
     def __init__(
-        self, obs: Tensor, actions: Tensor, batch_size: int, seed: int, skip: int = 0
+        self, obs: TensorObservation, actions: Tensor, batch_size: int, seed: int, skip: int = 0
     ) -> None:
         self.obs, self.actions, self.batch_size, self.skip = obs, actions, batch_size, skip
-        self.generator = torch.Generator(device=obs.device)
+        self.generator = torch.Generator(device=actions.device)
         self.generator.manual_seed(seed)
 
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+    def __iter__(self) -> Iterator[tuple[TensorObservation, Tensor]]:
         for _ in range(self.skip):
             self._indices()
         while True:
             idx = self._indices()
-            yield self.obs[idx], self.actions[idx]
+            yield take_rows(self.obs, idx), self.actions[idx]
 
     def _indices(self) -> Tensor:
         return torch.randint(
-            len(self.obs), (self.batch_size,), generator=self.generator, device=self.obs.device
+            row_count(self.obs),
+            (self.batch_size,),
+            generator=self.generator,
+            device=self.actions.device,
         )
 
 
@@ -49,10 +54,11 @@ class OrderedBatches:
     A class rather than a list: Lightning reads a list as several validation dataloaders.
     """
 
-    def __init__(self, obs: Tensor, actions: Tensor, size: int) -> None:
-        self.batches = list(zip(obs.split(size), actions.split(size), strict=True))
+    def __init__(self, obs: TensorObservation, actions: Tensor, size: int) -> None:
+        starts = range(0, len(actions), size)
+        self.batches = [(take_rows(obs, slice(i, i + size)), actions[i : i + size]) for i in starts]
 
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+    def __iter__(self) -> Iterator[tuple[TensorObservation, Tensor]]:
         return iter(self.batches)
 
     def __len__(self) -> int:
@@ -64,6 +70,7 @@ class DemoDataModule(pl.LightningDataModule):
 
     ``first_step`` is the global step this fit starts from (a warm DAgger round continues the
     previous round's count); a fit resumed later in its course skips the batches already used.
+    ``frame_keys``: the images the learner sees (``obs.keys``); the others stay in memory only.
     """
 
     def __init__(
@@ -74,19 +81,21 @@ class DemoDataModule(pl.LightningDataModule):
         batch_size: int,
         seed: int,
         first_step: int = 0,
+        frame_keys: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         self.train, self.val = train, val
         self.batch_size, self.seed, self.first_step = batch_size, seed, first_step
+        self.frame_keys = frame_keys
 
     def _device(self) -> torch.device:
         return self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
 
-    def _tensors(self, demos: Demonstrations) -> tuple[Tensor, Tensor]:
+    def _tensors(self, demos: Demonstrations) -> tuple[TensorObservation, Tensor]:
         device = self._device()
-        return torch.as_tensor(demos.obs, device=device), torch.as_tensor(
-            demos.actions, device=device
-        )
+        frames = {key: demos.frames[key] for key in self.frame_keys}
+        obs = observation_tensors(demos.obs, frames, device)
+        return obs, torch.as_tensor(demos.actions, device=device)
 
     def train_dataloader(self) -> RandomBatches:
         rank = self.trainer.global_rank if self.trainer else 0

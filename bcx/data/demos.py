@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import gymnasium as gym
 import numpy as np
 
 from bcx.experts.base import Expert
 from bcx.rollout import rollout
-from bcx.types import Trajectory
+from bcx.types import STATE, Observation, Trajectory, state_of
 
 
 @dataclass(frozen=True)
 class Demonstrations:
     """State-action pairs labelled by the expert.
 
-    obs (N, obs_dim) float32, actions (N, act_dim) float32 (the expert's labels),
-    episode_lengths (E,) int64 with sum N, returns (E,) float64.
+    obs (N, obs_dim) float32: the states (what the expert reads), actions (N, act_dim) float32
+    (the expert's labels), episode_lengths (E,) int64 with sum N, returns (E,) float64. frames: a
+    Dict env's images of the same N states, by key (``pixels``, ``pixels/<camera>``), (N, H, W,
+    3) uint8 each, stored once: slices of them are views, never copies.
     """
 
     obs: np.ndarray
     actions: np.ndarray
     episode_lengths: np.ndarray
     returns: np.ndarray
+    frames: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def from_trajectories(cls, trajectories: Sequence[Trajectory]) -> Demonstrations:
@@ -33,7 +36,15 @@ class Demonstrations:
             actions=np.concatenate([t.actions for t in trajectories]),
             episode_lengths=np.array([len(t) for t in trajectories], dtype=np.int64),
             returns=np.array([t.episode_return for t in trajectories], dtype=np.float64),
+            frames=_joined([t.frames for t in trajectories]),
         )
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> Demonstrations:
+        """The inverse of ``as_arrays``."""
+        frames = {k.removeprefix(FRAMES): v for k, v in arrays.items() if k.startswith(FRAMES)}
+        rest = {k: v for k, v in arrays.items() if not k.startswith(FRAMES)}
+        return cls(**rest, frames=frames)
 
     @property
     def num_episodes(self) -> int:
@@ -51,12 +62,28 @@ class Demonstrations:
             actions=self.actions[rows],
             episode_lengths=self.episode_lengths[start:stop],
             returns=self.returns[start:stop],
+            frames={key: images[rows] for key, images in self.frames.items()},
         )
 
     def split(self, val_episodes: int) -> tuple[Demonstrations, Demonstrations]:
         """(train, validation), split by whole episodes: the last ``val_episodes`` validate."""
         cut = self.num_episodes - val_episodes
         return self.episodes(0, cut), self.episodes(cut, self.num_episodes)
+
+    def observations(self) -> Observation:
+        """The states as an env observes them, for a policy: obs, or with images a mapping of
+        ``state`` and each image key."""
+        return {STATE: self.obs, **self.frames} if self.frames else self.obs
+
+    def take(self, rows: np.ndarray) -> Demonstrations:
+        """The pairs at ``rows`` (N',), as one episode: a sample of states, not episodes."""
+        return Demonstrations(
+            obs=self.obs[rows],
+            actions=self.actions[rows],
+            episode_lengths=np.array([len(rows)], dtype=np.int64),
+            returns=np.zeros(1),
+            frames={key: images[rows] for key, images in self.frames.items()},
+        )
 
     def relabel(self, actions: np.ndarray) -> Demonstrations:
         """The same states with new action labels (N, act_dim)."""
@@ -69,6 +96,7 @@ class Demonstrations:
             actions=np.concatenate([self.actions, other.actions]),
             episode_lengths=np.concatenate([self.episode_lengths, other.episode_lengths]),
             returns=np.concatenate([self.returns, other.returns]),
+            frames=_joined([self.frames, other.frames]),
         )
 
     def first_pairs(self, count: int) -> Demonstrations:
@@ -84,17 +112,32 @@ class Demonstrations:
             actions=self.actions[:count],
             episode_lengths=lengths,
             returns=self.returns[: last + 1],
+            frames={key: images[:count] for key, images in self.frames.items()},
         )
 
     def as_arrays(self) -> dict[str, np.ndarray]:
+        """Flat name -> array, as the demo cache stores them (images as ``frames/<key>``)."""
         return {
             "obs": self.obs,
             "actions": self.actions,
             "episode_lengths": self.episode_lengths,
             "returns": self.returns,
+            **{FRAMES + key: images for key, images in self.frames.items()},
         }
+
+
+FRAMES = "frames/"  # the prefix of image arrays in as_arrays
+
+
+def _joined(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-key concatenation of image arrays (a Box env's parts have none). Every part must
+    have the same keys: states without their images would be trained on without them."""
+    keys = [sorted(part) for part in parts]
+    if any(k != keys[0] for k in keys):
+        raise ValueError(f"cannot join demonstrations with different images: keys {keys}")
+    return {key: np.concatenate([part[key] for part in parts]) for key in keys[0]} if parts else {}
 
 
 def collect(expert: Expert, envs: Sequence[gym.Env], seeds: Sequence[int]) -> Demonstrations:
     """One expert episode per seed, batched over ``envs``."""
-    return Demonstrations.from_trajectories(rollout(expert, envs, seeds))
+    return Demonstrations.from_trajectories(rollout(lambda o: expert(state_of(o)), envs, seeds))

@@ -52,7 +52,7 @@ def load(path: Path) -> Demonstrations | None:
     the file says. Either way the caller makes them afresh and its save replaces the file."""
     try:
         with np.load(path) as arrays:
-            demos = Demonstrations(**{name: arrays[name] for name in arrays.files})
+            demos = Demonstrations.from_arrays({name: arrays[name] for name in arrays.files})
         problem = _mismatch(demos)
     except FileNotFoundError:
         return None
@@ -104,8 +104,10 @@ def _waiting(path: Path) -> Callable[[str], None]:
 def _mismatch(demos: Demonstrations) -> str | None:
     """How the arrays fail to fit together as Demonstrations, or None when they do."""
     steps, lengths = len(demos.obs), demos.episode_lengths
+    images = all(i.shape[:1] == (steps,) and i.dtype == np.uint8 for i in demos.frames.values())
     if (
         demos.obs.ndim == 2
+        and images
         and demos.actions.shape[:1] == (steps,)
         and demos.actions.ndim == 2
         and lengths.ndim == 1

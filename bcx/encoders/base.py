@@ -11,14 +11,20 @@ from abc import ABC, abstractmethod
 
 from torch import Tensor, nn
 
+ImageShape = tuple[int, int, int]
+"""(height, width, channels) of one camera image, uint8."""
+
 
 class Encoder(nn.Module, ABC):
-    """Built with the sizes of what it reads (``state_dim``: the learner's state features,
-    normalized); ``out_features`` is the width of what it returns."""
+    """Built with the sizes of what it reads: ``state_dim``, the learner's state features
+    (normalized; 0 when it sees only images), and ``image_shape``, its camera's images (None
+    when it sees none). ``out_features`` is the width of what it returns."""
 
-    def __init__(self, *, state_dim: int) -> None:
+    takes_images = False  # whether it reads images (True) or only the state (False)
+
+    def __init__(self, *, state_dim: int, image_shape: ImageShape | None = None) -> None:
         super().__init__()
-        self.state_dim = state_dim
+        self.state_dim, self.image_shape = state_dim, image_shape
 
     @property
     @abstractmethod
@@ -26,5 +32,6 @@ class Encoder(nn.Module, ABC):
         """Width F of the feature vector ``forward`` returns."""
 
     @abstractmethod
-    def forward(self, state: Tensor) -> Tensor:
-        """Normalized state features (B, state_dim) -> features (B, out_features)."""
+    def forward(self, state: Tensor, images: Tensor | None = None) -> Tensor:
+        """Normalized state features (B, state_dim) and, for an image encoder, images
+        (B, H, W, C) uint8 -> features (B, out_features)."""

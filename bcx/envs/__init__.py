@@ -17,10 +17,17 @@ import gymnasium as gym
 from bcx.errors import BCXError
 
 
+def state_space(env: gym.Env) -> gym.spaces.Space:
+    """The space of the env's state vector: its observation space, or a Dict observation's
+    ``state`` (a Dict env adds camera images beside it)."""
+    space = env.observation_space
+    return space["state"] if isinstance(space, gym.spaces.Dict) else space
+
+
 def learner_features(env: gym.Env) -> int:
-    """How many leading observation features a learner may read: all but the trailing ones the
-    env declares privileged (``privileged_features``: hidden state only the expert reads)."""
-    (width,) = env.observation_space.shape
+    """How many leading state features a learner may read: all but the trailing ones the env
+    declares privileged (``privileged_features``: hidden state only the expert reads)."""
+    (width,) = state_space(env).shape
     return width - int(getattr(env.unwrapped, "privileged_features", 0))
 
 

@@ -19,20 +19,28 @@ The defaults are tuned for the BC demo: the expert keeps |d| below 0.1 m where t
 speeds, two roads) drifts off the road, one cloned from tens of episodes or from noise-widened
 data stays on it. Tight curves (radius >= 12.5 m) and strong understeer make the steering a curve
 needs depend on speed and curvature together, which a couple of episodes cannot pin down.
+
+With ``cameras`` the car also carries pinhole cameras (``bcx.envs.lane_camera``: ALVINN's and
+PilotNet's forward view over flat ground, NVIDIA's left and right cameras), and the observation
+becomes a Dict of the state vector, with the road's parameters appended, and the images.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from bcx.envs import lane_camera
 from bcx.errors import BCXError
 
 N_STATE_OBS = 3  # d, psi, v precede the curvature preview in the observation
 DEFAULT_PREVIEW = (0.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0)  # m ahead
+RENDER_SIZE = 128  # px, the side of render()'s frames
+S_BOUND = 1e5  # m, the bound on s in the "state" space
 
 
 class LaneEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -49,9 +57,18 @@ class LaneEnv(gym.Env[np.ndarray, np.ndarray]):
     Terminates when |d| > road_width / 2 (the car left the road); the episode length limit comes
     from the registration (``bcx/Lane-v0``: 500 steps of dt = 0.05 s).
     info: ``success`` (the car has not left the road so far) and ``left_road`` (this step).
+
+    With ``cameras`` (names in ``lane_camera.CAMERAS``) the observation is a Dict instead:
+        "state"  float32 (3 + n_preview + 1 + 3 n_waves,): the vector above, then the privileged
+                 road features [s, wavenumber_1..n, phase_1..n, amplitude_1..n] (m, rad/m, rad,
+                 1/m) that only the expert and bcx's tools read (``privileged_features``), so a
+                 recorded row can be re-rendered (``render_state``)
+        "pixels" uint8 (image_size, image_size, 3): the "center" camera's frame
+        "pixels/<name>" the same for each other camera, e.g. "pixels/left"
+    The frames are rendered from the float32 state row, so ``render_state`` repeats them exactly.
     """
 
-    metadata = {"render_modes": [], "render_fps": 20}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
     def __init__(
         self,
@@ -70,6 +87,9 @@ class LaneEnv(gym.Env[np.ndarray, np.ndarray]):
         characteristic_speed: float = 12.0,
         max_steer: float = 0.6,
         dt: float = 0.05,
+        cameras: Sequence[str] = (),
+        image_size: int = 64,
+        render_mode: str | None = None,
     ) -> None:
         """Road and car parameters.
 
@@ -82,6 +102,9 @@ class LaneEnv(gym.Env[np.ndarray, np.ndarray]):
         start_offset / start_heading: m / rad, half-widths of the uniform initial d / psi.
         wheelbase: m; characteristic_speed: understeer v_ch, m/s (inf: neutral steer);
         max_steer: rad, the steering angle of action 1; dt: s, the integration step.
+        cameras: names in ``lane_camera.CAMERAS`` whose frames the observation carries (empty:
+            the plain Box observation); image_size: px, their side.
+        render_mode: None or "rgb_array" (``render()``: the center camera, RENDER_SIZE px).
         """
         if max_curvature * road_width >= 1.0:
             raise BCXError(
@@ -96,6 +119,11 @@ class LaneEnv(gym.Env[np.ndarray, np.ndarray]):
         self.start_offset, self.start_heading = float(start_offset), float(start_heading)
         self.wheelbase, self.max_steer, self.dt = float(wheelbase), float(max_steer), float(dt)
         self.characteristic_speed = float(characteristic_speed)
+        self._check_cameras(cameras, render_mode)
+        self.cameras, self.image_size = tuple(cameras), lane_camera.check_size(image_size)
+        self.render_mode = render_mode
+        # Road features at the state row's end; a policy reads only the features before them.
+        self.privileged_features = 1 + 3 * self.n_waves if self.cameras else 0
 
         n, kmax = len(self.preview), self.max_curvature
         # |d'| <= v, so the step that leaves the road ends at most v dt beyond its edge.
@@ -103,6 +131,8 @@ class LaneEnv(gym.Env[np.ndarray, np.ndarray]):
         low = np.array([-d_max, -math.pi, self.speed_range[0]] + [-kmax] * n, dtype=np.float32)
         high = np.array([d_max, math.pi, self.speed_range[1]] + [kmax] * n, dtype=np.float32)
         self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
+        if self.cameras:
+            self.observation_space = self._camera_space(low, high)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
         # Curvature is evaluated at s + offsets; offset 0 first feeds the dynamics of the next step.
         self._offsets = np.array((0.0, *self.preview))
@@ -157,14 +187,91 @@ class LaneEnv(gym.Env[np.ndarray, np.ndarray]):
         perturbed[:, 1] += rng.uniform(-0.15, 0.15, len(obs)) * scale
         return perturbed
 
+    def render_state(
+        self,
+        state: np.ndarray,
+        camera: str = "center",
+        shift: float = 0.0,
+        rotation: float = 0.0,
+        *,
+        size: int | None = None,
+    ) -> np.ndarray:
+        """The frame (size, size, 3) uint8 (size: image_size by default) that `camera` sees from
+        the car of a "state" row (3 + n_preview + 1 + 3 n_waves,), shifted sideways by `shift`
+        m (perpendicular to its heading, positive left), then turned by `rotation` rad (left):
+        the exact pose ``lane_camera.synthesize_view`` imitates by warping a frame."""
+        state = np.asarray(state, dtype=np.float64)
+        n, start = self.n_waves, N_STATE_OBS + len(self.preview)
+        if state.shape != (start + 1 + 3 * n,):
+            raise BCXError(
+                f"render_state needs a state row of shape ({start + 1 + 3 * n},) as the "
+                f'"state" observation has, got shape {state.shape}.'
+            )
+        wavenumber, phase, amplitude = state[start + 1 :].reshape(3, n)
+        road = lane_camera.Road(wavenumber, phase, amplitude, half_width=self.road_width / 2)
+        size = self.image_size if size is None else size
+        s, d, psi = state[start], state[0], state[1]
+        return lane_camera.render(road, s, d, psi, camera, size, shift=shift, rotation=rotation)
+
+    def render(self) -> np.ndarray | None:
+        """rgb_array mode: the center camera's frame (RENDER_SIZE, RENDER_SIZE, 3) uint8 of the
+        current state; None without a render mode."""
+        if self.render_mode != "rgb_array":
+            return None
+        return self.render_state(self._state_row(self._observe_vector()), size=RENDER_SIZE)
+
+    @staticmethod
+    def _check_cameras(cameras: Sequence[str], render_mode: str | None) -> None:
+        """BCXError for an unknown or repeated camera name, or an unknown render mode."""
+        if isinstance(cameras, str):  # one name, not a sequence of its letters
+            raise BCXError(f"LaneEnv cameras must be a list of names, got {cameras!r}.")
+        for name in cameras:
+            lane_camera.get_camera(name)
+        if len(set(cameras)) != len(cameras):
+            raise BCXError(f"LaneEnv cameras must not repeat a name, got {list(cameras)}.")
+        if render_mode not in (None, "rgb_array"):
+            raise BCXError(f'LaneEnv render_mode must be None or "rgb_array", got {render_mode!r}.')
+
+    def _camera_space(self, low: np.ndarray, high: np.ndarray) -> gym.spaces.Dict:
+        """The Dict observation space: "state" (today's bounds, then the road's) and images."""
+        n, (wl_min, wl_max) = self.n_waves, self.wavelength_range
+        # s: a finite bound (gymnasium's checker warns on infinite ones) no drive reaches.
+        road_low = [-S_BOUND] + [2 * math.pi / wl_max] * n + [0.0] * n + [0.0] * n
+        road_high = [S_BOUND] + [2 * math.pi / wl_min] * n + [2 * math.pi] * n
+        road_high += [self.max_curvature] * n
+        state = gym.spaces.Box(
+            np.concatenate([low, road_low]).astype(np.float32),
+            np.concatenate([high, road_high]).astype(np.float32),
+            dtype=np.float32,
+        )
+        image = gym.spaces.Box(0, 255, (self.image_size, self.image_size, 3), dtype=np.uint8)
+        return gym.spaces.Dict({"state": state, **{_key(name): image for name in self.cameras}})
+
+    def _state_row(self, vector: np.ndarray) -> np.ndarray:
+        """The "state" row: observation vector (3 + n_preview,), then s and the road's waves."""
+        road = (self._s, *self._wavenumber, *self._phase, *self._amplitude)
+        return np.concatenate([vector, np.array(road, dtype=np.float32)])
+
     def _step_steer_error(self) -> None:
         """Ornstein-Uhlenbeck step; keeps the actuator error's stationary std at `disturbance`."""
         a = self._noise_decay
         noise = self.disturbance * math.sqrt(1.0 - a * a) * self.np_random.standard_normal()
         self._steer_error = a * self._steer_error + noise
 
-    def _observe(self) -> np.ndarray:
-        """Observation (3 + n_preview,) float32 at the current state; caches kappa(s)."""
+    def _observe(self) -> np.ndarray | dict[str, np.ndarray]:
+        """Observation at the current state: the vector (3 + n_preview,) float32, or with cameras
+        the Dict of the "state" row and the frames rendered from it; caches kappa(s)."""
+        vector = self._observe_vector()
+        if not self.cameras:
+            return vector
+        state = self._state_row(vector)
+        return {
+            "state": state,
+            **{_key(name): self.render_state(state, name) for name in self.cameras},
+        }
+
+    def _observe_vector(self) -> np.ndarray:
+        """Observation vector (3 + n_preview,) float32 at the current state; caches kappa(s)."""
         kappa = np.sin(self._s * self._wavenumber + self._preview_phase) @ self._amplitude
         self._kappa_here = float(kappa[0])
         obs = np.empty(N_STATE_OBS + len(self.preview), dtype=np.float32)
@@ -172,3 +279,8 @@ class LaneEnv(gym.Env[np.ndarray, np.ndarray]):
         # Rounding to float32 is monotonic, so values within the float64 bounds stay in the space.
         obs[N_STATE_OBS:] = kappa[1:]
         return obs
+
+
+def _key(camera: str) -> str:
+    """The observation key of a camera's frames: "pixels" for the center one."""
+    return "pixels" if camera == "center" else f"pixels/{camera}"

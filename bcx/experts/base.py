@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 import gymnasium as gym
 import numpy as np
 
+from bcx.envs import state_space
 from bcx.errors import BCXError
 
 
@@ -53,7 +54,7 @@ def check_matches_env(expert: Expert, env: gym.Env, name: str) -> None:
             "action_space to the Box spaces it serves (bcx.experts.base.box(shape, low, high)); "
             f"it has {obs!r} and {act!r}."
         )
-    env_obs, env_act = env.observation_space, env.action_space
+    env_obs, env_act = state_space(env), env.action_space
     env_id = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
     if (obs.shape, act.shape) != (env_obs.shape, env_act.shape):
         raise BCXError(

@@ -40,8 +40,10 @@ class StanleyExpert(Expert):
         lane = env.unwrapped
         # The shape check comes first so that a wrong env gets the standard message.
         preview = lane.preview if isinstance(lane, LaneEnv) else DEFAULT_PREVIEW
-        # [d, psi, v] and one curvature per preview distance in; a steering fraction out.
-        self.observation_space = box((N_STATE_OBS + len(preview),))
+        # [d, psi, v] and one curvature per preview distance in (and, with cameras, the road's
+        # privileged description, which it does not need); a steering fraction out.
+        privileged = getattr(lane, "privileged_features", 0)
+        self.observation_space = box((N_STATE_OBS + len(preview) + privileged,))
         self.action_space = box((1,), -1.0, 1.0)
         check_matches_env(self, env, "stanley")
         if not isinstance(lane, LaneEnv):

@@ -27,15 +27,17 @@ import pytorch_lightning as pl
 import torch
 
 from bcx.data.demos import Demonstrations
+from bcx.data.tensors import observation_tensors
 from bcx.experts.base import Expert
 from bcx.model.module import BCModule
 from bcx.progress import episode_bar
 from bcx.rollout import PolicyFn, random_policy, rollout
-from bcx.types import OUTCOMES, Trajectory
+from bcx.types import OUTCOMES, Trajectory, state_of
 
 CURVE_BINS = 10  # timestep bins of the compounding-error curve
 TRAIN_SAMPLE = 2000  # training states measured per measurement: enough for a stable median
 TRAIN_SAMPLE_SEED = 0  # which training states: the same ones at every measurement of a run
+CHUNK = 1024  # states per forward pass when measuring: bounds the memory images take
 POPULATIONS = ("train", "dataset", "on_policy")
 GAPS = {  # name: (minuend, subtrahend) population
     "gap": ("on_policy", "train"),
@@ -79,7 +81,7 @@ class ShiftCallback(pl.Callback):
     def baselines(self) -> dict[str, float]:
         """Expert and uniform-random returns on the evaluation seeds, computed once."""
         if self._baselines is None:
-            expert_runs = self._expert_runs = self.rollout(self.expert, "expert baseline")
+            expert_runs = self._expert_runs = self.rollout(self.acting_expert, "expert baseline")
             random_runs = self.rollout(
                 random_policy(self.envs[0].action_space, 0), "random baseline"
             )
@@ -97,7 +99,11 @@ class ShiftCallback(pl.Callback):
         if len(rows) > TRAIN_SAMPLE:
             rng = np.random.default_rng(TRAIN_SAMPLE_SEED)
             rows = np.sort(rng.choice(rows, size=TRAIN_SAMPLE, replace=False))
-        self.training_states = (train.obs[rows], train.actions[rows])
+        self.training_states = train.take(rows)
+
+    def acting_expert(self, obs) -> np.ndarray:
+        """The expert as a driver: it reads the state of whatever the env observes."""
+        return self.expert(state_of(obs))
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: BCModule, *args) -> None:
         step = trainer.global_step
@@ -120,16 +126,16 @@ class ShiftCallback(pl.Callback):
         module.eval()
         runs = self.rollout(module.policy.numpy_fn(self.deterministic), "rollout")
         module.train(was_training)
-        visited = np.concatenate([t.obs for t in runs])
+        visited = Demonstrations.from_trajectories(runs)
         populations = {
             "train": self.training_states,
-            "dataset": (self.held_out.obs, self.held_out.actions),
-            "on_policy": (visited, self.expert(visited)),
+            "dataset": self.held_out,
+            "on_policy": visited.relabel(self.expert(visited.obs)),
         }
         per_state = {}
-        for name, (obs, labels) in populations.items():
+        for name, states in populations.items():
             started = time.perf_counter()
-            per_state[name] = module.per_state(*_tensors(obs, labels, device))
+            per_state[name] = per_state_losses(module, states, device)
             if name == "train":
                 self.train_states_seconds += time.perf_counter() - started
         shift = shift_metrics(per_state)
@@ -244,8 +250,16 @@ def _mean_return(runs: list[Trajectory]) -> float:
     return float(np.mean([t.episode_return for t in runs]))
 
 
-def _tensors(obs: np.ndarray, actions: np.ndarray, device: torch.device):
-    return (
-        torch.as_tensor(obs, dtype=torch.float32, device=device),
-        torch.as_tensor(actions, dtype=torch.float32, device=device),
-    )
+def per_state_losses(
+    module: BCModule, states: Demonstrations, device: torch.device
+) -> dict[str, torch.Tensor]:
+    """``module.per_state`` on every labelled state, CHUNK at a time: {"nll", "mse"} (N,)."""
+    key = module.policy.image_key
+    parts = []
+    for start in range(0, len(states), CHUNK):
+        rows = slice(start, start + CHUNK)
+        frames = {key: states.frames[key][rows]} if key is not None else {}
+        obs = observation_tensors(states.obs[rows], frames, device)
+        labels = torch.as_tensor(states.actions[rows], dtype=torch.float32, device=device)
+        parts.append(module.per_state(obs, labels))
+    return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}

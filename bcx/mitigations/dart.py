@@ -75,7 +75,7 @@ class Dart(Mitigation):
         learner: PolicyFn,
         collector: Collector,
     ) -> Demonstrations:
-        errors = learner(held_out.obs) - held_out.actions
+        errors = learner(held_out.observations()) - held_out.actions
         cov = np.atleast_2d(np.cov(errors, rowvar=False))
         count = self.episodes_per_iteration or self.initial_episodes
         driver = collector.noisy_expert(cov, self.seed + round_index)

@@ -5,7 +5,10 @@ Normalization statistics are buffers, so they are saved in every checkpoint with
 a loaded policy acts on raw env observations and returns actions in the env's own units.
 An env may end its observations with privileged features for the expert only (its
 ``privileged_features``, e.g. the fork's hidden coin): the policy reads the first
-``len(obs_mean)`` features and never the rest.
+``len(obs_mean)`` features and never the rest (none when it sees only images).
+
+A policy that sees images reads one camera, ``image_key`` of a Dict observation (``pixels``: the
+forward camera), shaped ``image_shape``; its encoder takes them.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from bcx.encoders.base import Encoder
+from bcx.data.tensors import TensorObservation, observation_tensors
+from bcx.encoders.base import Encoder, ImageShape
 from bcx.encoders.mlp import MLPEncoder
 from bcx.heads.base import PolicyHead
+from bcx.types import STATE, Observation, frames_of, state_of
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
 
@@ -33,7 +38,8 @@ def mlp(in_features: int, hidden: Sequence[int], activation: str) -> nn.Sequenti
 
 
 class Policy(nn.Module):
-    """pi(a|s) over env actions. obs (B, obs_dim) raw; actions (B, act_dim) in env units."""
+    """pi(a|s) over env actions. obs (B, obs_dim) raw, or a mapping of ``state`` and images;
+    actions (B, act_dim) in env units."""
 
     def __init__(
         self,
@@ -47,6 +53,8 @@ class Policy(nn.Module):
         head: Callable[..., PolicyHead],
         encoder: Callable[..., Encoder] = MLPEncoder,
         obs_std_min: float = 0.0,
+        image_key: str | None = None,
+        image_shape: ImageShape | None = None,
     ) -> None:
         super().__init__()
         as_tensor = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32)  # noqa: E731
@@ -56,16 +64,21 @@ class Policy(nn.Module):
         self.register_buffer("obs_std", torch.clamp(as_tensor(obs_std), min=max(obs_std_min, 1e-6)))
         self.register_buffer("action_center", as_tensor((action_high + action_low) / 2))
         self.register_buffer("action_scale", as_tensor((action_high - action_low) / 2))
-        self.encoder = encoder(state_dim=len(obs_mean))
+        self.image_key = image_key
+        if image_shape is not None:  # saved with the weights: a loaded policy knows its camera
+            self.register_buffer("image_shape", torch.tensor(image_shape))
+        self.encoder = encoder(state_dim=len(obs_mean), image_shape=image_shape)
         self.trunk = mlp(self.encoder.out_features, hidden, activation)
         width = hidden[-1] if hidden else self.encoder.out_features
         self.head = head(in_features=width, action_dim=len(action_low))
 
-    def features(self, obs: Tensor) -> Tensor:
-        """Normalized observations through the encoder and the trunk: (B, obs_dim) -> (B, F);
-        features past the learner's (privileged ones) are dropped."""
-        seen = obs[..., : self.obs_mean.shape[0]]
-        return self.trunk(self.encoder((seen - self.obs_mean) / self.obs_std))
+    def features(self, obs: TensorObservation) -> Tensor:
+        """Normalized observations through the encoder and the trunk: (B, obs_dim) or a mapping
+        with images -> (B, F); features past the learner's (privileged ones) are dropped."""
+        state = obs[STATE] if isinstance(obs, dict) else obs
+        seen = (state[..., : self.obs_mean.shape[0]] - self.obs_mean) / self.obs_std
+        images = obs[self.image_key] if self.image_key is not None else None
+        return self.trunk(self.encoder(seen, images))
 
     def normalize_action(self, actions: Tensor) -> Tensor:
         """Env units -> [-1, 1]^A."""
@@ -75,11 +88,11 @@ class Policy(nn.Module):
         """[-1, 1]^A -> env units."""
         return actions * self.action_scale + self.action_center
 
-    def loss(self, obs: Tensor, actions: Tensor) -> Tensor:
+    def loss(self, obs: TensorObservation, actions: Tensor) -> Tensor:
         """Per-sample head loss (the NLL of normalized actions for density heads): (B,)."""
         return self.head.loss(self.features(obs), self.normalize_action(actions))
 
-    def loss_and_error(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+    def loss_and_error(self, obs: TensorObservation, actions: Tensor) -> tuple[Tensor, Tensor]:
         """Per-sample head loss and the mean over action dims of (mode - expert)^2 in normalized
         units, from one pass of the trunk: ((B,), (B,))."""
         features, target = self.features(obs), self.normalize_action(actions)
@@ -87,17 +100,24 @@ class Policy(nn.Module):
         return loss, ((self.head.mode(features) - target) ** 2).mean(dim=-1)
 
     def numpy_fn(self, deterministic: bool = True) -> Callable[[np.ndarray], np.ndarray]:
-        """This policy as a batch function on numpy arrays, for rollouts: obs (B, obs_dim) ->
-        actions (B, act_dim), computed on the policy's device."""
+        """This policy as a batch function on numpy arrays, for rollouts: obs (B, obs_dim) or a
+        Dict env's batch -> actions (B, act_dim), computed on the policy's device."""
 
-        def act(obs: np.ndarray) -> np.ndarray:
-            obs_tensor = torch.as_tensor(obs, dtype=torch.float32, device=self.obs_mean.device)
-            return self.act(obs_tensor, deterministic).cpu().numpy()
+        def act(obs: Observation) -> np.ndarray:
+            device = self.obs_mean.device
+            tensors = observation_tensors(state_of(obs), self.seen_frames(obs), device)
+            return self.act(tensors, deterministic).cpu().numpy()
 
         return act
 
+    def seen_frames(self, obs: Observation) -> dict[str, np.ndarray]:
+        """The images of ``obs`` this policy reads (its camera's), by key; none for a state
+        policy."""
+        frames = frames_of(obs)
+        return {self.image_key: frames[self.image_key]} if self.image_key is not None else {}
+
     @torch.no_grad()
-    def act(self, obs: Tensor, deterministic: bool = True) -> Tensor:
+    def act(self, obs: TensorObservation, deterministic: bool = True) -> Tensor:
         """Actions in env units for raw observations: (B, obs_dim) -> (B, act_dim)."""
         features = self.features(obs)
         normalized = self.head.mode(features) if deterministic else self.head.sample(features)

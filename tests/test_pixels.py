@@ -1,0 +1,127 @@
+"""Learning from pixels: Dict observations flow from the env's cameras through collection, the
+demo cache, training and the rollout measurement; the expert reads the privileged state; bad
+pixel settings stop before any work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bcx import api
+from bcx.builders import make_envs
+from bcx.config import validate
+from bcx.data import store
+from bcx.data.collector import Collector
+from bcx.encoders.conv import ConvEncoder
+from bcx.errors import BCXError
+from bcx.experts.stanley import StanleyExpert
+from bcx.pipeline import check_folders, run
+from tests.conftest import TINY
+
+PIXELS = ["env=lane", "obs.keys=[pixels]", "encoder=conv", "data.batch_size=64"]
+
+
+def test_a_camera_env_gives_uint8_frames_beside_a_float32_state_and_the_cache_keeps_them(
+    make_cfg, tmp_path
+):
+    cfg = make_cfg(*PIXELS)
+    envs = make_envs(cfg.env, 2, images=True)
+    space = envs[0].observation_space
+    assert space["pixels"].dtype == np.uint8 and space["pixels"].shape == (32, 32, 3)
+    assert space["state"].dtype == np.float32
+    demos = Collector(StanleyExpert(env=envs[0]), envs, first_seed=0).expert_episodes(2)
+    assert demos.frames["pixels"].shape == (len(demos), 32, 32, 3)
+    assert demos.frames["pixels"].dtype == np.uint8
+    assert demos.obs.dtype == np.float32 and demos.obs.shape[1] == space["state"].shape[0]
+    assert demos.frames["pixels"].std() > 10  # a picture, not a blank
+    store.save(demos, tmp_path / "demos.npz")
+    again = store.load(tmp_path / "demos.npz")
+    np.testing.assert_array_equal(again.frames["pixels"], demos.frames["pixels"])
+    train, val = demos.split(1)  # episodes slice their frames with them
+    assert len(train.frames["pixels"]) == len(train) and len(val.frames["pixels"]) == len(val)
+    assert np.shares_memory(train.frames["pixels"], demos.frames["pixels"])  # a view, no copy
+
+
+def test_random_shift_is_per_sample_and_only_in_training():
+    torch.manual_seed(0)
+    encoder = ConvEncoder(state_dim=0, image_shape=(32, 32, 3), random_shift=4)
+    same = torch.randint(0, 256, (1, 32, 32, 3), dtype=torch.uint8).expand(8, -1, -1, -1)
+    state = torch.zeros(8, 0)
+    trained = encoder.train()(state, same)
+    assert len({tuple(row.tolist()) for row in trained.round(decimals=5)}) > 1  # per sample
+    evaluated = encoder.eval()(state, same)
+    assert torch.equal(evaluated, evaluated[:1].expand_as(evaluated))  # no shift in eval
+    assert torch.equal(evaluated, encoder(state, same))  # and no randomness
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        (["env=inverted_pendulum", "obs.keys=[pixels]", "encoder=conv"], "renders none"),
+        (["env=lane", "obs.keys=[pixels/top]", "encoder=conv"], "does not observe"),
+        (["env=lane", "obs.keys=[pixels]"], "encoder=mlp reads the state only"),
+        (["env=lane", "encoder=conv"], "encoder=conv reads camera images"),
+        (["env=lane", "obs.keys=[pixels]", "encoder=conv", "encoder.layers=9"], "at least 35x35"),
+        (["env=lane", "obs.keys=[]"], "obs.keys must be a non-empty list"),
+        (["env=lane", "obs.keys=[camera]"], "obs.keys must be a non-empty list"),
+        (
+            ["env=lane", "obs.keys=[pixels,pixels/left]", "encoder=conv"]
+            + ["env.pixels.cameras=[center,left]"],
+            "one camera",
+        ),
+        (["env=lane", "obs.keys=[pixels]", "encoder=conv", "env.pixels.image_size=8"], "16"),
+        (["env=lane", "obs.keys=[pixels]", "encoder=conv", "env.pixels.cameras=[roof]"], "roof"),
+    ],
+)
+def test_bad_pixel_settings_stop_before_any_work(make_cfg, tmp_path, overrides, words):
+    cfg = make_cfg(*overrides, *TINY)
+    with pytest.raises(BCXError, match=words.replace("[", r"\[")):
+        validate(cfg)
+        check_folders(cfg)
+        run(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+def test_bc_from_32x32_pixels_steers_drifts_and_loads_back(make_cfg):
+    """The ALVINN setting: the forward camera alone, two expert episodes. The trained policy
+    loads from its run folder and acts on the env's Dict observations."""
+    result = api.run(
+        make_cfg(
+            *PIXELS,
+            "data.episodes=3",
+            "trainer.max_steps=600",
+            "rollout.episodes=4",
+            "rollout.num_envs=4",
+            *TINY,
+        )
+    )
+    metrics = result.metrics
+    assert metrics["rollout/normalized_return"] > 0.3  # random is 0: it steers
+    assert metrics["shift/on_policy_nll"] > metrics["shift/train_nll"]
+    policy = api.load_policy(result.run_dir)
+    obs, _ = policy.make_env().reset(seed=3)
+    assert set(obs) == {"state", "pixels"}
+    assert policy.act(obs).shape == (1,)
+    again = api.evaluate(policy, episodes=4)  # the run's own evaluation seeds and envs
+    assert again["rollout/return"] == pytest.approx(metrics["rollout/return"], rel=1e-4)
+
+
+@pytest.mark.parametrize("mitigation", ["mitigation=dagger", "mitigation=dart"])
+def test_dagger_and_fitted_dart_run_unchanged_on_a_learner_that_sees_pixels(make_cfg, mitigation):
+    """The learner drives (DAgger) or is measured on held-out frames (fitted DART); the expert
+    labels from the state. Each later round adds labelled states with their frames."""
+    metrics = run(
+        make_cfg(
+            *PIXELS,
+            mitigation,
+            "mitigation.rounds=2" if "dagger" in mitigation else "mitigation.fit=true",
+            "data.episodes=3",
+            "trainer.max_steps=60",
+            "rollout.episodes=2",
+            "rollout.num_envs=2",
+            *TINY,
+        )
+    )
+    assert metrics["expert/labels"] > 2 * 500  # more than the demonstrations' pairs
+    assert np.isfinite(metrics["shift/on_policy_nll"])

@@ -241,7 +241,9 @@ def evaluate(
         progress=False,
     )
     # The callback's own rollout and metrics, so that the numbers are the run's.
-    runs = measurement.rollout(policy.policy.numpy_fn(deterministic), "rollout")
+    runs = measurement.rollout(
+        policy.policy.numpy_fn(deterministic), "rollout", policy.policy.horizon
+    )
     visited = Demonstrations.from_trajectories(runs)
     labelled = visited.relabel(measurement.expert(visited.obs))
     # In eval mode from the start: per_state restores the mode it finds, and the policy is the
@@ -315,6 +317,7 @@ def policy_from_state(config: DictConfig, state: dict[str, torch.Tensor], path: 
             head=instantiate(config.policy),
             image_key=images[0] if images else None,
             image_shape=tuple(state["image_shape"].tolist()) if images else None,
+            horizon=config.obs.get("horizon", 1) if "obs" in config else 1,
         )
         policy.load_state_dict(state)
     except Exception as err:  # a config or checkpoint from another bcx version

@@ -42,11 +42,11 @@ def make_envs(env_cfg: DictConfig, count: int, images: bool = False) -> list[gym
     import_env_module(env_cfg)
     kwargs = dict(env_cfg.kwargs)
     if images:
-        kwargs.update(_camera_arguments(env_cfg))
+        kwargs.update(camera_arguments(env_cfg))
     return [gym.make(env_cfg.id, **kwargs) for _ in range(count)]
 
 
-def _camera_arguments(env_cfg: DictConfig) -> dict:
+def camera_arguments(env_cfg: DictConfig) -> dict:
     """The env's ``env.pixels``: the gym.make arguments that give it cameras."""
     cameras = env_cfg.get("pixels")
     if not cameras:
@@ -126,6 +126,7 @@ def build_policy(
         head=head,
         image_key=image_key,
         image_shape=env.observation_space[image_key].shape if image_key else None,
+        horizon=cfg.obs.horizon,
     )
 
 

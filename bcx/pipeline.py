@@ -22,6 +22,7 @@ from bcx.builders import (
     build_head,
     build_lr_schedule,
     build_shift_callback,
+    camera_arguments,
     check_learner_inputs,
     learner_image_keys,
     make_envs,
@@ -65,7 +66,11 @@ def run(cfg: DictConfig, signals: StopSignals | None = None) -> dict[str, float]
     expert = build_expert(cfg, envs[0])
     mitigation: Mitigation = instantiate(cfg.mitigation)(env=envs[0])
     collector = Collector(
-        expert, envs, first_seed=cfg.data.seed, progress=cfg.trainer.enable_progress_bar
+        expert,
+        envs,
+        first_seed=cfg.data.seed,
+        progress=cfg.trainer.enable_progress_bar,
+        horizon=cfg.obs.horizon,
     )
     # Claimed once all that can reject the config has, so a refused run leaves no folder behind,
     # and before any collection: this process alone writes its run folder and resume store.
@@ -96,7 +101,14 @@ def run(cfg: DictConfig, signals: StopSignals | None = None) -> dict[str, float]
             if cfg.rollout.video:
                 policy_fn = module.policy.numpy_fn(cfg.rollout.deterministic)
                 path = Path(cfg.run_dir) / "videos" / "rollout.mp4"
-                video = record_episode(policy_fn, cfg.env, cfg.rollout.seed, path)
+                video = record_episode(
+                    policy_fn,
+                    cfg.env,
+                    cfg.rollout.seed,
+                    path,
+                    cameras=camera_arguments(cfg.env) if learner_image_keys(cfg) else None,
+                    horizon=cfg.obs.horizon,
+                )
                 log_video(trainer.loggers, video, step=trainer.global_step)
             (Path(cfg.run_dir) / FAILED_FILE).unlink(missing_ok=True)  # an earlier try's, if any
         rounds.clear()  # only now: a run killed before its results were written still resumes

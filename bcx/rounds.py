@@ -346,6 +346,7 @@ class RoundFitter:
             seed=cfg.seed,
             first_step=(round_count - 1) * cfg.trainer.max_steps,
             frame_keys=learner_image_keys(cfg),
+            horizon=cfg.obs.horizon,
         )
         started = time.perf_counter()
         with self.signals.fitting() if self.signals else nullcontext():

@@ -121,6 +121,7 @@ KEYS: dict[str, Rule] = {
             and all(_is_observation_key(key) for key in v)
         ),
     ),
+    "obs.horizon": POSITIVE_INT,
     "model.hidden": Rule(
         "a list of positive integers, e.g. [256, 256] ([] for a linear policy)",
         lambda v: isinstance(v, ListConfig | list) and all(POSITIVE_INT.test(w) for w in v),

@@ -13,10 +13,12 @@ from bcx.builders import make_envs
 from bcx.config import validate
 from bcx.data import store
 from bcx.data.collector import Collector
+from bcx.data.demos import Demonstrations, stack_index
 from bcx.encoders.conv import ConvEncoder
 from bcx.errors import BCXError
 from bcx.experts.stanley import StanleyExpert
 from bcx.pipeline import check_folders, run
+from bcx.rollout import rollout
 from tests.conftest import TINY
 
 PIXELS = ["env=lane", "obs.keys=[pixels]", "encoder=conv", "data.batch_size=64"]
@@ -43,6 +45,30 @@ def test_a_camera_env_gives_uint8_frames_beside_a_float32_state_and_the_cache_ke
     assert np.shares_memory(train.frames["pixels"], demos.frames["pixels"])  # a view, no copy
 
 
+def test_frame_stacks_pad_with_the_first_frame_and_rollouts_see_what_training_sees(make_cfg):
+    np.testing.assert_array_equal(
+        stack_index(np.array([2, 3]), 3),
+        [[0, 0, 0], [0, 0, 1], [2, 2, 2], [2, 2, 3], [2, 3, 4]],  # never into the last episode
+    )
+    envs = make_envs(make_cfg(*PIXELS).env, 2, images=True)
+    expert = StanleyExpert(env=envs[0])
+    seen = []
+
+    def driver(obs):  # the expert drives; what a learner would see is recorded
+        seen.append(obs["pixels"])
+        return expert(obs["state"])
+
+    runs = rollout(driver, envs, [5, 6], horizon=3)
+    demos = Demonstrations.from_trajectories(runs)
+    stacks = demos.stacked_frames("pixels", 3, np.arange(len(demos)))
+    assert stacks.shape == (len(demos), 3, 32, 32, 3)
+    first = seen[0][0]  # env 0's window at its first step: its first frame three times
+    assert all(np.array_equal(frame, first[0]) for frame in first)
+    np.testing.assert_array_equal(stacks[0], first)
+    np.testing.assert_array_equal(stacks[4], seen[4][0])  # step 4 of the first episode
+    assert not np.array_equal(stacks[4][0], stacks[4][2])  # the car moved: frames differ
+
+
 def test_random_shift_is_per_sample_and_only_in_training():
     torch.manual_seed(0)
     encoder = ConvEncoder(state_dim=0, image_shape=(32, 32, 3), random_shift=4)
@@ -64,6 +90,7 @@ def test_random_shift_is_per_sample_and_only_in_training():
         (["env=lane", "encoder=conv"], "encoder=conv reads camera images"),
         (["env=lane", "obs.keys=[pixels]", "encoder=conv", "encoder.layers=9"], "at least 35x35"),
         (["env=lane", "obs.keys=[]"], "obs.keys must be a non-empty list"),
+        (["env=lane", "obs.horizon=0"], "obs.horizon must be a positive integer"),
         (["env=lane", "obs.keys=[camera]"], "obs.keys must be a non-empty list"),
         (
             ["env=lane", "obs.keys=[pixels,pixels/left]", "encoder=conv"]

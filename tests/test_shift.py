@@ -88,11 +88,12 @@ def callback(training: Demonstrations) -> ShiftCallback:
 def test_training_states_are_a_fixed_bounded_subsample():
     big = demos(3 * TRAIN_SAMPLE)
     first, again = callback(big), callback(big)
-    assert len(first.training_states.obs) == TRAIN_SAMPLE
-    np.testing.assert_array_equal(first.training_states.obs, again.training_states.obs)
+    assert len(first.training_rows) == TRAIN_SAMPLE
+    np.testing.assert_array_equal(first.training_rows, again.training_rows)
+    assert len(np.unique(first.training_rows)) == TRAIN_SAMPLE  # drawn without replacement
     small = demos(TRAIN_SAMPLE // 4)
     first.set_training_data(small)
-    np.testing.assert_array_equal(first.training_states.obs, small.obs)  # all of them
+    np.testing.assert_array_equal(first.training_rows, np.arange(len(small)))  # all of them
 
 
 def test_the_reading_follows_the_numbers():

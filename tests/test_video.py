@@ -58,7 +58,7 @@ def test_run_records_the_final_policy_and_logs_it_to_wandb(make_cfg, tmp_path, m
 
 @pytest.mark.parametrize(("env", "env_id"), [("fork", "bcx/Fork-v0")])
 def test_env_without_renderer_fails_before_any_work(make_cfg, monkeypatch, env, env_id):
-    def no_work(*args):
+    def no_work(*args, **kwargs):
         raise AssertionError("rollout.video=true was checked after the run began its work")
 
     monkeypatch.setattr(bcx.pipeline, "make_envs", no_work)

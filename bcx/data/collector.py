@@ -29,10 +29,17 @@ class Collector:
     """
 
     def __init__(
-        self, expert: Expert, envs: Sequence[gym.Env], first_seed: int, *, progress: bool = True
+        self,
+        expert: Expert,
+        envs: Sequence[gym.Env],
+        first_seed: int,
+        *,
+        progress: bool = True,
+        horizon: int = 1,
     ) -> None:
-        """progress: show a bar while episodes run, when the console is a terminal."""
-        self.expert, self.envs = expert, list(envs)
+        """progress: show a bar while episodes run, when the console is a terminal; horizon:
+        a learner that drives (DAgger) sees stacks of that many frames, as in training."""
+        self.expert, self.envs, self.horizon = expert, list(envs), horizon
         self.next_seed = first_seed
         self.progress = progress
         self.action_space = envs[0].action_space
@@ -64,7 +71,8 @@ class Collector:
     def _drive(self, driver: PolicyFn, count: int, kind: str) -> Demonstrations:
         started = time.perf_counter()
         with episode_bar(f"collecting {count} {kind}", count, self.progress) as on_step:
-            trajectories = rollout(driver, self.envs, self.take_seeds(count), on_step)
+            seeds = self.take_seeds(count)
+            trajectories = rollout(driver, self.envs, seeds, on_step, self.horizon)
         self.timing["rollout"] += time.perf_counter() - started
         return Demonstrations.from_trajectories(trajectories)
 

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from bcx.data.demos import Demonstrations
-from bcx.data.tensors import TensorObservation, observation_tensors, row_count, take_rows
+from bcx.data.tensors import ObservationTable, TensorObservation
 
 
 class RandomBatches:
@@ -26,7 +26,7 @@ class RandomBatches:
     """
 
     def __init__(
-        self, obs: TensorObservation, actions: Tensor, batch_size: int, seed: int, skip: int = 0
+        self, obs: ObservationTable, actions: Tensor, batch_size: int, seed: int, skip: int = 0
     ) -> None:
         self.obs, self.actions, self.batch_size, self.skip = obs, actions, batch_size, skip
         self.generator = torch.Generator(device=actions.device)
@@ -37,11 +37,11 @@ class RandomBatches:
             self._indices()
         while True:
             idx = self._indices()
-            yield take_rows(self.obs, idx), self.actions[idx]
+            yield self.obs.rows(idx), self.actions[idx]
 
     def _indices(self) -> Tensor:
         return torch.randint(
-            row_count(self.obs),
+            len(self.obs),
             (self.batch_size,),
             generator=self.generator,
             device=self.actions.device,
@@ -54,9 +54,9 @@ class OrderedBatches:
     A class rather than a list: Lightning reads a list as several validation dataloaders.
     """
 
-    def __init__(self, obs: TensorObservation, actions: Tensor, size: int) -> None:
+    def __init__(self, obs: ObservationTable, actions: Tensor, size: int) -> None:
         starts = range(0, len(actions), size)
-        self.batches = [(take_rows(obs, slice(i, i + size)), actions[i : i + size]) for i in starts]
+        self.batches = [(obs.rows(slice(i, i + size)), actions[i : i + size]) for i in starts]
 
     def __iter__(self) -> Iterator[tuple[TensorObservation, Tensor]]:
         return iter(self.batches)
@@ -70,7 +70,8 @@ class DemoDataModule(pl.LightningDataModule):
 
     ``first_step`` is the global step this fit starts from (a warm DAgger round continues the
     previous round's count); a fit resumed later in its course skips the batches already used.
-    ``frame_keys``: the images the learner sees (``obs.keys``); the others stay in memory only.
+    ``frame_keys``: the images the learner sees (``obs.keys``; the others stay in memory only),
+    as stacks of the last ``horizon`` frames (``obs.horizon``).
     """
 
     def __init__(
@@ -82,19 +83,19 @@ class DemoDataModule(pl.LightningDataModule):
         seed: int,
         first_step: int = 0,
         frame_keys: tuple[str, ...] = (),
+        horizon: int = 1,
     ) -> None:
         super().__init__()
         self.train, self.val = train, val
         self.batch_size, self.seed, self.first_step = batch_size, seed, first_step
-        self.frame_keys = frame_keys
+        self.frame_keys, self.horizon = frame_keys, horizon
 
     def _device(self) -> torch.device:
         return self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
 
-    def _tensors(self, demos: Demonstrations) -> tuple[TensorObservation, Tensor]:
+    def _tensors(self, demos: Demonstrations) -> tuple[ObservationTable, Tensor]:
         device = self._device()
-        frames = {key: demos.frames[key] for key in self.frame_keys}
-        obs = observation_tensors(demos.obs, frames, device)
+        obs = ObservationTable(demos, self.frame_keys, self.horizon, device)
         return obs, torch.as_tensor(demos.actions, device=device)
 
     def train_dataloader(self) -> RandomBatches:

@@ -75,6 +75,14 @@ class Demonstrations:
         ``state`` and each image key."""
         return {STATE: self.obs, **self.frames} if self.frames else self.obs
 
+    def stacked_frames(self, key: str, horizon: int, rows: np.ndarray | slice) -> np.ndarray:
+        """The images of ``key`` at ``rows`` (N',), as the policy sees them: with horizon 1
+        (N', H, W, C), else the last ``horizon`` frames of each row's episode, oldest first,
+        padded with the episode's first frame: (N', horizon, H, W, C), gathered by index."""
+        if horizon == 1:
+            return self.frames[key][rows]
+        return self.frames[key][stack_index(self.episode_lengths, horizon)[rows]]
+
     def take(self, rows: np.ndarray) -> Demonstrations:
         """The pairs at ``rows`` (N',), as one episode: a sample of states, not episodes."""
         return Demonstrations(
@@ -127,6 +135,15 @@ class Demonstrations:
 
 
 FRAMES = "frames/"  # the prefix of image arrays in as_arrays
+
+
+def stack_index(episode_lengths: np.ndarray, horizon: int) -> np.ndarray:
+    """For each of N rows (episodes back to back), the rows of its last ``horizon`` frames,
+    oldest first, never before its episode's first row: (N, horizon) int64."""
+    lengths = np.asarray(episode_lengths, dtype=np.int64)
+    first_row = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    back = np.arange(horizon - 1, -1, -1)
+    return np.maximum(np.arange(len(first_row))[:, None] - back, first_row[:, None])
 
 
 def _joined(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from bcx.data.demos import Demonstrations, stack_index
 from bcx.types import STATE
 
 TensorObservation = Tensor | dict[str, Tensor]
@@ -30,12 +31,27 @@ def observation_tensors(
     return {STATE: state_tensor, **images}
 
 
-def take_rows(obs: TensorObservation, rows: Tensor | slice) -> TensorObservation:
-    """The same rows of every part of an observation batch."""
-    if isinstance(obs, dict):
-        return {key: part[rows] for key, part in obs.items()}
-    return obs[rows]
+class ObservationTable:
+    """A dataset's observations on the training device, rows drawn by index: the states, and
+    each image key's frames, stored once; with ``horizon`` > 1 a row's frames are its stack,
+    gathered through ``stack_index`` (never a copy of the dataset)."""
 
+    def __init__(
+        self, demos: Demonstrations, keys: tuple[str, ...], horizon: int, device: torch.device
+    ) -> None:
+        self.state = torch.as_tensor(demos.obs, dtype=torch.float32, device=device)
+        self.images = {key: torch.as_tensor(demos.frames[key], device=device) for key in keys}
+        stacks = horizon > 1 and bool(keys)
+        index = stack_index(demos.episode_lengths, horizon) if stacks else None
+        self.index = torch.as_tensor(index, device=device) if index is not None else None
 
-def row_count(obs: TensorObservation) -> int:
-    return len(obs[STATE]) if isinstance(obs, dict) else len(obs)
+    def __len__(self) -> int:
+        return len(self.state)
+
+    def rows(self, rows: Tensor | slice) -> TensorObservation:
+        """The observations at ``rows``: (B, obs_dim), or a mapping with images (B, H, W, C),
+        stacked (B, horizon, H, W, C)."""
+        if not self.images:
+            return self.state[rows]
+        at = self.index[rows] if self.index is not None else rows
+        return {STATE: self.state[rows], **{key: v[at] for key, v in self.images.items()}}

@@ -99,7 +99,7 @@ class ShiftCallback(pl.Callback):
         if len(rows) > TRAIN_SAMPLE:
             rng = np.random.default_rng(TRAIN_SAMPLE_SEED)
             rows = np.sort(rng.choice(rows, size=TRAIN_SAMPLE, replace=False))
-        self.training_states = train.take(rows)
+        self.training_states, self.training_rows = train, rows
 
     def acting_expert(self, obs) -> np.ndarray:
         """The expert as a driver: it reads the state of whatever the env observes."""
@@ -124,18 +124,20 @@ class ShiftCallback(pl.Callback):
         device = module.device
         was_training = module.training
         module.eval()
-        runs = self.rollout(module.policy.numpy_fn(self.deterministic), "rollout")
+        runs = self.rollout(
+            module.policy.numpy_fn(self.deterministic), "rollout", module.policy.horizon
+        )
         module.train(was_training)
         visited = Demonstrations.from_trajectories(runs)
         populations = {
-            "train": self.training_states,
-            "dataset": self.held_out,
-            "on_policy": visited.relabel(self.expert(visited.obs)),
+            "train": (self.training_states, self.training_rows),
+            "dataset": (self.held_out, None),
+            "on_policy": (visited.relabel(self.expert(visited.obs)), None),
         }
         per_state = {}
-        for name, states in populations.items():
+        for name, (states, rows) in populations.items():
             started = time.perf_counter()
-            per_state[name] = per_state_losses(module, states, device)
+            per_state[name] = per_state_losses(module, states, device, rows)
             if name == "train":
                 self.train_states_seconds += time.perf_counter() - started
         shift = shift_metrics(per_state)
@@ -151,11 +153,12 @@ class ShiftCallback(pl.Callback):
             "expert/labels": float(self.expert_labels),
         }
 
-    def rollout(self, policy: PolicyFn, label: str) -> list[Trajectory]:
-        """One episode per evaluation seed, under a bar "<label>: <n> episodes"."""
+    def rollout(self, policy: PolicyFn, label: str, horizon: int = 1) -> list[Trajectory]:
+        """One episode per evaluation seed, under a bar "<label>: <n> episodes"; the policy sees
+        stacks of ``horizon`` frames."""
         count = len(self.seeds)
         with episode_bar(f"{label}: {count} episodes", count, self.progress) as on_step:
-            return rollout(policy, self.envs, self.seeds, on_step)
+            return rollout(policy, self.envs, self.seeds, on_step, horizon)
 
     def rollout_metrics(self, runs: list[Trajectory]) -> dict[str, float]:
         """rollout/* (return, its spread, length, normalized return, outcomes) and the expert /
@@ -251,15 +254,18 @@ def _mean_return(runs: list[Trajectory]) -> float:
 
 
 def per_state_losses(
-    module: BCModule, states: Demonstrations, device: torch.device
+    module: BCModule, states: Demonstrations, device: torch.device, rows: np.ndarray | None = None
 ) -> dict[str, torch.Tensor]:
-    """``module.per_state`` on every labelled state, CHUNK at a time: {"nll", "mse"} (N,)."""
-    key = module.policy.image_key
+    """``module.per_state`` on the labelled states at ``rows`` (all by default), CHUNK at a
+    time, each seeing the frames the policy reads (stacked within its episode): {"nll", "mse"}
+    (N,)."""
+    key, horizon = module.policy.image_key, module.policy.horizon
+    rows = np.arange(len(states)) if rows is None else rows
     parts = []
-    for start in range(0, len(states), CHUNK):
-        rows = slice(start, start + CHUNK)
-        frames = {key: states.frames[key][rows]} if key is not None else {}
-        obs = observation_tensors(states.obs[rows], frames, device)
-        labels = torch.as_tensor(states.actions[rows], dtype=torch.float32, device=device)
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        frames = {key: states.stacked_frames(key, horizon, chunk)} if key is not None else {}
+        obs = observation_tensors(states.obs[chunk], frames, device)
+        labels = torch.as_tensor(states.actions[chunk], dtype=torch.float32, device=device)
         parts.append(module.per_state(obs, labels))
     return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}

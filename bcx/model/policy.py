@@ -8,7 +8,9 @@ An env may end its observations with privileged features for the expert only (it
 ``len(obs_mean)`` features and never the rest (none when it sees only images).
 
 A policy that sees images reads one camera, ``image_key`` of a Dict observation (``pixels``: the
-forward camera), shaped ``image_shape``; its encoder takes them.
+forward camera), shaped ``image_shape``; its encoder takes them. With ``horizon`` > 1 it reads
+the last ``horizon`` frames (B, horizon, H, W, C), which its encoder takes as one image whose
+channels are the frames' (B, H, W, horizon * C), as DQN stacks frames.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Policy(nn.Module):
         obs_std_min: float = 0.0,
         image_key: str | None = None,
         image_shape: ImageShape | None = None,
+        horizon: int = 1,
     ) -> None:
         super().__init__()
         as_tensor = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32)  # noqa: E731
@@ -64,9 +67,11 @@ class Policy(nn.Module):
         self.register_buffer("obs_std", torch.clamp(as_tensor(obs_std), min=max(obs_std_min, 1e-6)))
         self.register_buffer("action_center", as_tensor((action_high + action_low) / 2))
         self.register_buffer("action_scale", as_tensor((action_high - action_low) / 2))
-        self.image_key = image_key
+        self.image_key, self.horizon = image_key, horizon
         if image_shape is not None:  # saved with the weights: a loaded policy knows its camera
             self.register_buffer("image_shape", torch.tensor(image_shape))
+            height, width, channels = image_shape  # a stack of frames is one image of T*C
+            image_shape = (height, width, channels * horizon)
         self.encoder = encoder(state_dim=len(obs_mean), image_shape=image_shape)
         self.trunk = mlp(self.encoder.out_features, hidden, activation)
         width = hidden[-1] if hidden else self.encoder.out_features
@@ -78,6 +83,8 @@ class Policy(nn.Module):
         state = obs[STATE] if isinstance(obs, dict) else obs
         seen = (state[..., : self.obs_mean.shape[0]] - self.obs_mean) / self.obs_std
         images = obs[self.image_key] if self.image_key is not None else None
+        if images is not None and self.horizon > 1:  # (B, T, H, W, C) -> (B, H, W, T * C)
+            images = images.movedim(1, 3).flatten(3)
         return self.trunk(self.encoder(seen, images))
 
     def normalize_action(self, actions: Tensor) -> Tensor:

@@ -47,30 +47,39 @@ def check_can_record(env_cfg: Mapping[str, Any]) -> None:
 
 
 def record_episode(
-    policy_fn: PolicyFn, env_cfg: Mapping[str, Any], seed: int, path: str | Path
+    policy_fn: PolicyFn,
+    env_cfg: Mapping[str, Any],
+    seed: int,
+    path: str | Path,
+    *,
+    cameras: Mapping[str, Any] | None = None,
+    horizon: int = 1,
 ) -> Path:
     """Run ``policy_fn`` (obs (B, obs_dim) -> actions (B, act_dim)) for one episode from reset
     seed ``seed`` and write its frames to the mp4 at ``path``, one per step, at the env's
-    render_fps. Written beside and renamed into place: ``path`` is complete or absent."""
+    render_fps. Written beside and renamed into place: ``path`` is complete or absent. A policy
+    that sees images gets the env with its ``cameras`` (its ``env.pixels`` arguments) and
+    stacks of ``horizon`` frames, as in training."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
-        with closing(_rendering_env(env_cfg)) as env:
+        with closing(_rendering_env(env_cfg, cameras or {})) as env:
             fps = env.metadata.get("render_fps") or 30
             with imageio.get_writer(partial, fps=fps) as writer:
-                rollout(policy_fn, [_FrameWriter(env, writer)], [seed])
+                rollout(policy_fn, [_FrameWriter(env, writer)], [seed], horizon=horizon)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
     return path
 
 
-def _rendering_env(env_cfg: Mapping[str, Any]) -> gym.Env:
+def _rendering_env(env_cfg: Mapping[str, Any], cameras: Mapping[str, Any] | None = None) -> gym.Env:
     # MuJoCo reads MUJOCO_GL when it makes its first GL context, so here is early enough;
     # EGL renders headless (glfw, MuJoCo's default, needs a display).
     os.environ.setdefault("MUJOCO_GL", "egl")
-    return gym.make(env_cfg["id"], render_mode="rgb_array", **env_cfg["kwargs"])
+    kwargs = {**env_cfg["kwargs"], **(cameras or {})}
+    return gym.make(env_cfg["id"], render_mode="rgb_array", **kwargs)
 
 
 class _FrameWriter(gym.Wrapper):

@@ -4,12 +4,16 @@ pixel settings stop before any work."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 
 from bcx import api
 from bcx.builders import make_envs
+from bcx.conf_dir import CONF_DIR
 from bcx.config import validate
 from bcx.data import store
 from bcx.data.collector import Collector
@@ -17,6 +21,7 @@ from bcx.data.demos import Demonstrations, stack_index
 from bcx.encoders.conv import ConvEncoder
 from bcx.errors import BCXError
 from bcx.experts.stanley import StanleyExpert
+from bcx.mitigations.augment import Augment
 from bcx.pipeline import check_folders, run
 from bcx.rollout import rollout
 from tests.conftest import TINY
@@ -152,3 +157,58 @@ def test_dagger_and_fitted_dart_run_unchanged_on_a_learner_that_sees_pixels(make
     )
     assert metrics["expert/labels"] > 2 * 500  # more than the demonstrations' pairs
     assert np.isfinite(metrics["shift/on_policy_nll"])
+
+
+@pytest.fixture(scope="module")
+def three_cameras():
+    """Two expert episodes on lane with all three cameras: (env, collector, demos)."""
+    with initialize_config_dir(CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[*PIXELS, "env.pixels.cameras=[center,left,right]"])
+    envs = make_envs(cfg.env, 2, images=True)
+    collector = Collector(StanleyExpert(env=envs[0]), envs, first_seed=0, progress=False)
+    return envs[0], collector, collector.expert_episodes(2)
+
+
+@pytest.mark.parametrize("method", ["viewpoint", "rerender"])
+def test_image_augmentation_adds_moved_views_with_steer_back_labels(three_cameras, method):
+    env, collector, demos = three_cameras
+    augmented = Augment(env=env, method=method, copies=2).training_data(demos, collector)
+    n = len(demos)
+    assert len(augmented) == 3 * n and set(augmented.frames) == set(demos.frames)
+    copy = augmented.episodes(demos.num_episodes, 2 * demos.num_episodes)
+    assert copy.frames["pixels"].shape == demos.frames["pixels"].shape
+    assert not np.array_equal(copy.frames["pixels"], demos.frames["pixels"])  # moved views
+    moved = copy.obs[:, :2] - demos.obs[:, :2]  # d and psi of the moved car
+    assert moved.std(axis=0) == pytest.approx(2 * demos.obs[:, :2].std(axis=0), rel=0.2)
+    expert = collector.label(copy.obs)  # what the expert would do where the car was moved to
+    assert np.corrcoef(copy.actions[:, 0], expert[:, 0])[0, 1] > 0.99
+    if method == "rerender":  # exact renders of the moved car, labelled by the expert itself
+        np.testing.assert_array_equal(copy.actions, expert)
+
+
+def test_side_cameras_train_the_forward_learner_with_labels_that_steer_back(three_cameras):
+    env, collector, demos = three_cameras
+    augmented = Augment(env=env, method="cameras").training_data(demos, collector)
+    assert set(augmented.frames) == {"pixels"}  # the learner's camera only
+    left = augmented.episodes(demos.num_episodes, 2 * demos.num_episodes)
+    right = augmented.episodes(2 * demos.num_episodes, 3 * demos.num_episodes)
+    np.testing.assert_array_equal(left.frames["pixels"], demos.frames["pixels/left"])
+    # Seen from 0.7 m left of the car, the road says: steer right (actions are + left).
+    assert (left.actions - demos.actions).mean() < -0.05
+    assert (right.actions - demos.actions).mean() > 0.05
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        (["env=lane", "mitigation=augment", "mitigation.method=viewpoint"], "sees none"),
+        (["mitigation=augment", "mitigation.method=domain", *PIXELS], "perturbs states"),
+        (["mitigation=augment", "mitigation.method=cameras", *PIXELS], "env.pixels.cameras"),
+    ],
+)
+def test_augmentation_methods_that_do_not_fit_the_learner_stop_before_any_work(
+    make_cfg, tmp_path, overrides, words
+):
+    with pytest.raises(BCXError, match=re.escape(words)):
+        run(make_cfg(*overrides, *TINY))
+    assert not (tmp_path / "run").exists()

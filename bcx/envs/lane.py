@@ -252,6 +252,41 @@ class LaneEnv(gym.Env[np.ndarray, np.ndarray]):
         road = (self._s, *self._wavenumber, *self._phase, *self._amplitude)
         return np.concatenate([vector, np.array(road, dtype=np.float32)])
 
+    def view_perturbations(
+        self, states: np.ndarray, rng: np.random.Generator, scale: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Sideways shifts (m, left) and rotations (rad, left) of the car for viewpoint
+        augmentation, one per row of ``states`` (N, D): Gaussian, with ``2 * scale`` times the
+        spread (std) of the rows' own offsets d and heading errors psi, as Bojarski et al. drew
+        twice the deviations seen while driving. -> ((N,), (N,))."""
+        spread = 2.0 * scale * states[:, :2].astype(np.float64).std(axis=0)
+        shift, rotation = rng.standard_normal((2, len(states))) * spread[:, None]
+        return shift, rotation
+
+    def moved_states(
+        self, states: np.ndarray, shift: np.ndarray, rotation: np.ndarray
+    ) -> np.ndarray:
+        """The state rows (N, D) of the car moved as ``render_state`` moves it: ``shift`` m
+        sideways (perpendicular to its heading), then turned by ``rotation`` rad."""
+        moved = np.array(states, dtype=np.float64)
+        moved[:, 0] += shift * np.cos(moved[:, 1])
+        moved[:, 1] = (moved[:, 1] + rotation + math.pi) % (2 * math.pi) - math.pi
+        return moved.astype(np.float32)
+
+    def corrective_actions(self, states: np.ndarray, seconds: float = 2.0) -> np.ndarray:
+        """NVIDIA's label for a synthesized view: the steering (N, 1), in [-1, 1], whose path
+        brings the car of each state row (N, D) back to the centre line and its heading in
+        ``seconds`` of driving. The path is the cubic y(x) = d + psi x + a x^2 + b x^3 with
+        y = y' = 0 after L = v * seconds metres; its initial curvature 2a, plus the road's,
+        sets the steering through the car's understeer (``step``)."""
+        d, psi, v = (states[:, i].astype(np.float64) for i in range(N_STATE_OBS))
+        road = states[:, N_STATE_OBS].astype(np.float64)  # kappa at the car (preview 0 m)
+        length = v * seconds
+        curvature = road - 2.0 * (3.0 * d + 2.0 * psi * length) / length**2
+        steer_length = self.wheelbase * (1.0 + (v / self.characteristic_speed) ** 2)
+        steering = np.arctan(curvature * steer_length) / self.max_steer
+        return np.clip(steering, -1.0, 1.0)[:, None].astype(np.float32)
+
     def _step_steer_error(self) -> None:
         """Ornstein-Uhlenbeck step; keeps the actuator error's stationary std at `disturbance`."""
         a = self._noise_decay

@@ -194,7 +194,12 @@ def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _group_value(run: dict[str, Any], key: str) -> Any:
-    value = lookup(run["config"], key)
+    """A run's value of a group-by key; "-" where its config has no such key (mitigation.method
+    of a mitigation without methods)."""
+    try:
+        value = lookup(run["config"], key)
+    except (KeyError, TypeError):
+        return "-"
     if isinstance(value, dict) and "_target_" in value:  # a group choice: its module stem
         return value["_target_"].split(".")[-2]
     return value

@@ -19,12 +19,13 @@ from bcx.paper import (
     modes,
     output,
     shift_curve,
+    viewpoint,
 )
 from bcx.paper.runs import SCALES, Clock, Runner, Scale
 from bcx.quiet import quiet
 
 # In the lecture's order. Each module has NAME, TITLE, specs(scale) and render(...).
-PIECES = (gaussian_fit, shift_curve, modes, mitigations, heads, labels, diagnosis)
+PIECES = (gaussian_fit, shift_curve, viewpoint, modes, mitigations, heads, labels, diagnosis)
 
 
 def build(

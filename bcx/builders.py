@@ -8,6 +8,7 @@ Python API (``bcx.api``) and the tools that build parts of a run without fitting
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -16,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from gymnasium.wrappers import AddRenderObservation
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
@@ -43,7 +45,19 @@ def make_envs(env_cfg: DictConfig, count: int, images: bool = False) -> list[gym
     kwargs = dict(env_cfg.kwargs)
     if images:
         kwargs.update(camera_arguments(env_cfg))
+    render = kwargs.pop("render", None)
+    if render:
+        return [rendered_env(env_cfg.id, kwargs, dict(render)) for _ in range(count)]
     return [gym.make(env_cfg.id, **kwargs) for _ in range(count)]
+
+
+def rendered_env(env_id: str, kwargs: dict, size: dict) -> gym.Env:
+    """An env that renders itself into its observation (``env.pixels.render``: a MuJoCo env's
+    own camera, ``width`` x ``height``): a Dict of ``state`` and ``pixels``. Software EGL renders
+    headless; it is set only here, where something renders."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    env = gym.make(env_id, render_mode="rgb_array", **size, **kwargs)
+    return AddRenderObservation(env, render_only=False)
 
 
 def camera_arguments(env_cfg: DictConfig) -> dict:

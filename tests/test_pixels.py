@@ -212,3 +212,25 @@ def test_augmentation_methods_that_do_not_fit_the_learner_stop_before_any_work(
     with pytest.raises(BCXError, match=re.escape(words)):
         run(make_cfg(*overrides, *TINY))
     assert not (tmp_path / "run").exists()
+
+
+def test_a_mujoco_env_renders_pixels_only_for_a_learner_that_sees_them(make_cfg):
+    """A short smoke run: software EGL is slow here (about 750 frames/s at 64x64)."""
+    cfg = make_cfg(
+        "env=inverted_pendulum",
+        "obs.keys=[pixels,state]",
+        "encoder=conv",
+        "env.pixels.render={width: 24, height: 24}",
+        "data.episodes=2",
+        "trainer.max_steps=20",
+        "rollout.episodes=1",
+        "rollout.num_envs=1",
+        "data.batch_size=32",
+        *TINY,
+    )
+    assert make_envs(cfg.env, 1)[0].render_mode is None  # a state learner: nothing rendered
+    space = make_envs(cfg.env, 1, images=True)[0].observation_space
+    assert space["pixels"].shape == (24, 24, 3) and space["pixels"].dtype == np.uint8
+    metrics = run(cfg)
+    assert metrics["expert/return"] == 1000.0  # the expert balances from the state
+    assert np.isfinite(metrics["shift/on_policy_nll"])

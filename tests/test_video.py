@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 import bcx.pipeline
 from bcx.builders import make_envs
+from bcx.envs.fork import ForkEnv
 from bcx.errors import BCXError
 from bcx.pipeline import run
 from bcx.results.video import record_episode
@@ -61,6 +62,9 @@ def test_env_without_renderer_fails_before_any_work(make_cfg, monkeypatch, env, 
     def no_work(*args, **kwargs):
         raise AssertionError("rollout.video=true was checked after the run began its work")
 
+    # Every env of the env group renders now: take fork's renderer away to stand for one that has
+    # none (a user's env, say).
+    monkeypatch.setattr(ForkEnv, "metadata", {"render_modes": [], "render_fps": 20})
     monkeypatch.setattr(bcx.pipeline, "make_envs", no_work)
     with pytest.raises(BCXError, match=rf"^rollout\.video=true .* env {env_id} renders nothing"):
         run(make_cfg(f"env={env}", "rollout.video=true", *TINY))

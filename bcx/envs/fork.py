@@ -11,6 +11,10 @@ time constant response_time, so an action is in effect a lagged velocity command
 side's sign for as long as the body is going around. The obstacle and the goal are drawn in the
 model but do not collide (contype 0): touching is decided geometrically after each step, which
 keeps stepping cheap and makes "collision" exactly the event the episode ends on.
+
+With ``pixels=True`` the observation also carries a top-down image of the arena
+(``bcx.envs.fork_camera``, drawn in numpy): the multi-modal setting learned from pixels. The
+image shows where the body is, not how fast it moves nor which side the coin chose.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
+from bcx.envs import fork_camera
 from bcx.errors import BCXError
 
 END_GAP = 0.5  # m between the walls at the ends of the arena and the start / the goal
 WALL_SLACK = 0.05  # m; the soft joint limits let the body sink about 1 cm into a wall
+RENDER_SIZE = 128  # px, the side of render()'s frames
 
 _XML = """
 <mujoco model="fork">
@@ -77,9 +83,15 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
     (``side="coin"``) the coin. With ``side="start"`` the side of the start-goal line the body
     lands on decides the expert's side instead, so the expert's action is one function of the
     state and least squares can learn the switch (kept as an option, for comparison).
+
+    With ``pixels=True`` the observation is a Dict instead:
+        "state"  float32, the vector above (coin included, still privileged)
+        "pixels" uint8 (image_size, image_size, 3): the arena from above, x to the right and y
+                 up; body blue, obstacle red, goal green (``fork_camera.TopDownCamera``)
+    render_mode="rgb_array": ``render()`` gives the same picture, RENDER_SIZE px wide.
     """
 
-    metadata = {"render_modes": [], "render_fps": 20}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
     def __init__(
         self,
@@ -98,6 +110,9 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
         timestep: float = 0.01,
         frame_skip: int = 5,
         side: str = "coin",
+        pixels: bool = False,
+        image_size: int = 64,
+        render_mode: str | None = None,
     ) -> None:
         """Geometry, dynamics and reward parameters.
 
@@ -114,12 +129,17 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
         timestep: s, the MuJoCo step; frame_skip: MuJoCo steps per env step.
         side: what decides the expert's side, "coin" (hidden, per episode) or "start" (the sign
         of the start offset, visible in the state).
+        pixels: observe a Dict of the state vector and a top-down image (False: the vector);
+        image_size: px, the image's side (at least fork_camera.MIN_SIZE).
+        render_mode: None or "rgb_array" (``render()``: the top-down image, RENDER_SIZE px).
         """
         if side not in SIDE_RULES:
             raise BCXError(
                 f"env.kwargs.side must be one of {', '.join(SIDE_RULES)} (got {side!r})."
             )
-        self.side_rule = side
+        if render_mode not in (None, "rgb_array"):
+            raise BCXError(f'ForkEnv render_mode must be None or "rgb_array", got {render_mode!r}.')
+        self.side_rule, self.pixels, self.render_mode = side, bool(pixels), render_mode
         self.privileged_features = 1 if side == "coin" else 0
         self.side = 1.0
         clear = {
@@ -156,7 +176,15 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
         coin = np.ones(self.privileged_features)
         low = np.concatenate([self.walls[0] - WALL_SLACK, -speed, -coin]).astype(np.float32)
         high = np.concatenate([self.walls[1] + WALL_SLACK, speed, coin]).astype(np.float32)
-        self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
+        self.state_space = gym.spaces.Box(low, high, dtype=np.float32)
+        self.observation_space = self.state_space
+        image_size = fork_camera.check_size(image_size)  # refused even if unused: a typo shows
+        self._camera = self._make_camera(image_size) if self.pixels else None
+        self._render_camera = self._make_camera(RENDER_SIZE) if render_mode else None
+        if self._camera is not None:
+            size = self._camera.size
+            image = gym.spaces.Box(0, 255, (size, size, 3), dtype=np.uint8)
+            self.observation_space = gym.spaces.Dict({"state": self.state_space, "pixels": image})
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
 
     def _xml(self, timestep: float) -> str:
@@ -174,6 +202,18 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
             gear=damping * self.max_speed,
             x_range=" ".join(map(str, self.walls[:, 0])),
             y_range=" ".join(map(str, self.walls[:, 1])),
+        )
+
+    def _make_camera(self, size: int) -> fork_camera.TopDownCamera:
+        """A top-down camera over this arena, frames size px wide."""
+        return fork_camera.TopDownCamera(
+            self.walls,
+            self.obstacle,
+            self.obstacle_radius,
+            self.goal,
+            self.goal_radius,
+            self.body_radius,
+            size,
         )
 
     def reset(
@@ -205,12 +245,23 @@ class ForkEnv(gym.Env[np.ndarray, np.ndarray]):
         info = {"success": success, "collision": collision}
         return self._observe(), float(reward), collision or success, False, info
 
+    def render(self) -> np.ndarray | None:
+        """rgb_array mode: the top-down frame (RENDER_SIZE, RENDER_SIZE, 3) uint8 of the current
+        state; None without a render mode."""
+        if self._render_camera is None:
+            return None
+        return self._render_camera.render(self.data.qpos)
+
     def _goal_distance(self) -> float:
         return float(np.hypot(*(self.data.qpos - self.goal)))
 
-    def _observe(self) -> np.ndarray:
-        """[x, y, vx, vy] float32 (4,), then the coin's side with side="coin" (5,)."""
+    def _observe(self) -> np.ndarray | dict[str, np.ndarray]:
+        """[x, y, vx, vy] float32 (4,), then the coin's side with side="coin" (5,); with pixels
+        the Dict of that "state" and the "pixels" frame (image_size, image_size, 3) uint8."""
         coin = [self.side] * self.privileged_features
         obs = np.concatenate([self.data.qpos, self.data.qvel, coin]).astype(np.float32)
         # A no-op but for float32 rounding at a bound, which would leave the space by an ulp.
-        return np.clip(obs, self.observation_space.low, self.observation_space.high)
+        state = np.clip(obs, self.state_space.low, self.state_space.high)
+        if self._camera is None:
+            return state
+        return {"state": state, "pixels": self._camera.render(self.data.qpos)}

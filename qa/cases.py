@@ -396,9 +396,12 @@ CASES: tuple[Case, ...] = (
     _c(146, "F7b", "fault", "disk-full-like: ulimit -f 400, last.ckpt write fails at the end",
        "bcx $B hydra.run.dir=outputs/qa_full3 checkpoint.every_n_steps=100",
        rlimit=(("fsize", 400 * 1024),), expect=("stop",), checks=("no_partial_files",)),
-    _c(147, "V1", "bad-input", "rollout.video=true env=lane",
+    _c(147, "V1", "control", "rollout.video=true env=lane",
        "bcx env=lane data.episodes=3 trainer.max_steps=100 rollout.episodes=2 "
-       "rollout.every_n_steps=100 hydra.run.dir=outputs/qa_v1 rollout.video=true"),
+       "rollout.every_n_steps=100 hydra.run.dir=outputs/qa_v1 rollout.video=true",
+       expect=("ok",),
+       note="valid since lane has cameras (issue 14): it renders rgb_array and records the "
+       "video; the catalogue listed it as bad input when lane rendered nothing"),
     _c(148, "V2", "bad-input", "trainer=gpu on a CPU-only machine",
        "bcx $B hydra.run.dir=outputs/qa_v2 trainer=gpu",
        note="bad input only on a machine without a GPU"),

@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 
 from bcx.paper import (
+    dagger_states,
+    dart_states,
     diagnosis,
     gaussian_fit,
     heads,
@@ -25,7 +27,18 @@ from bcx.paper.runs import SCALES, Clock, Runner, Scale
 from bcx.quiet import quiet
 
 # In the lecture's order. Each module has NAME, TITLE, specs(scale) and render(...).
-PIECES = (gaussian_fit, shift_curve, viewpoint, modes, mitigations, heads, labels, diagnosis)
+PIECES = (
+    gaussian_fit,
+    shift_curve,
+    viewpoint,
+    dart_states,
+    dagger_states,
+    modes,
+    mitigations,
+    heads,
+    labels,
+    diagnosis,
+)
 
 
 def build(

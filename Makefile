@@ -25,8 +25,10 @@ $(STAMP): pyproject.toml setup.py
 run: install ## the default experiment: BC on InvertedDoublePendulum, shift measured
 	@$(PY) -m bcx $(ARGS)
 
+# One worker per core (2 here), each test file on one worker: its
+# module and session fixtures are built once.
 test: install ## the test suite (CPU, a few minutes)
-	$(PY) -m pytest -q -m "not slow and not slurm" $(ARGS)
+	$(PY) -m pytest -q -n auto --dist loadfile -m "not slow and not slurm" $(ARGS)
 
 test-all: install ## the test suite including slow tests
 	$(PY) -m pytest -q -m "not slurm" $(ARGS)

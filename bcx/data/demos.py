@@ -70,10 +70,14 @@ class Demonstrations:
         cut = self.num_episodes - val_episodes
         return self.episodes(0, cut), self.episodes(cut, self.num_episodes)
 
-    def observations(self) -> Observation:
-        """The states as an env observes them, for a policy: obs, or with images a mapping of
-        ``state`` and each image key."""
-        return {STATE: self.obs, **self.frames} if self.frames else self.obs
+    def observations(self, horizon: int = 1) -> Observation:
+        """The states as a policy sees them: obs, or with images a mapping of ``state`` and
+        each image key's frames, stacked ``horizon`` deep (``stacked_frames``)."""
+        if not self.frames:
+            return self.obs
+        rows = np.arange(len(self))
+        stacks = {key: self.stacked_frames(key, horizon, rows) for key in self.frames}
+        return {STATE: self.obs, **stacks}
 
     def stacked_frames(self, key: str, horizon: int, rows: np.ndarray | slice) -> np.ndarray:
         """The images of ``key`` at ``rows`` (N',), as the policy sees them: with horizon 1
@@ -82,16 +86,6 @@ class Demonstrations:
         if horizon == 1:
             return self.frames[key][rows]
         return self.frames[key][stack_index(self.episode_lengths, horizon)[rows]]
-
-    def take(self, rows: np.ndarray) -> Demonstrations:
-        """The pairs at ``rows`` (N',), as one episode: a sample of states, not episodes."""
-        return Demonstrations(
-            obs=self.obs[rows],
-            actions=self.actions[rows],
-            episode_lengths=np.array([len(rows)], dtype=np.int64),
-            returns=np.zeros(1),
-            frames={key: images[rows] for key, images in self.frames.items()},
-        )
 
     def relabel(self, actions: np.ndarray) -> Demonstrations:
         """The same states with new action labels (N, act_dim)."""

@@ -75,7 +75,8 @@ class Dart(Mitigation):
         learner: PolicyFn,
         collector: Collector,
     ) -> Demonstrations:
-        errors = learner(held_out.observations()) - held_out.actions
+        # The learner sees the held-out frames as it sees its own: stacked as in its rollouts.
+        errors = learner(held_out.observations(collector.horizon)) - held_out.actions
         cov = np.atleast_2d(np.cov(errors, rowvar=False))
         count = self.episodes_per_iteration or self.initial_episodes
         driver = collector.noisy_expert(cov, self.seed + round_index)

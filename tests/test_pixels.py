@@ -89,7 +89,7 @@ def test_random_shift_is_per_sample_and_only_in_training():
 @pytest.mark.parametrize(
     ("overrides", "words"),
     [
-        (["env=inverted_pendulum", "obs.keys=[pixels]", "encoder=conv"], "renders none"),
+        (["env=lane", "obs.keys=[pixels]", "encoder=conv", "env.pixels=null"], "renders none"),
         (["env=lane", "obs.keys=[pixels/top]", "encoder=conv"], "does not observe"),
         (["env=lane", "obs.keys=[pixels]"], "encoder=mlp reads the state only"),
         (["env=lane", "encoder=conv"], "encoder=conv reads camera images"),

@@ -37,7 +37,7 @@ from bcx.types import OUTCOMES, Trajectory, state_of
 CURVE_BINS = 10  # timestep bins of the compounding-error curve
 TRAIN_SAMPLE = 2000  # training states measured per measurement: enough for a stable median
 TRAIN_SAMPLE_SEED = 0  # which training states: the same ones at every measurement of a run
-CHUNK = 1024  # states per forward pass when measuring: bounds the memory images take
+CHUNK = 256  # states per forward pass when measuring: bounds the memory images take
 POPULATIONS = ("train", "dataset", "on_policy")
 GAPS = {  # name: (minuend, subtrahend) population
     "gap": ("on_policy", "train"),

@@ -67,7 +67,7 @@ def render(out: Path, scale: Scale, runs: dict, **_) -> list[Artifact]:
         f"Lane, seed {first['seed']}: the states of {EPISODES} clean expert episodes (the "
         f"demonstrations) and of {EPISODES} episodes on the same roads with DART's default "
         f"noise (std {first['noise']} of the steering range on the executed action; the labels "
-        f"stay the expert's clean actions). Over seeds {', '.join(map(str, scale.seeds))} "
+        f"stay the expert's clean actions). Result: over seeds {', '.join(map(str, scale.seeds))} "
         f"(mean [95% CI]): DART's states spread {fmt([s['ratio'] for s in seeds], 1)} times as "
         f"wide in offset (wider {stats.holds_on(k, n)}), and "
         f"{fmt([100 * s['outside'] for s in seeds], 0)}% of them lie outside the range of "

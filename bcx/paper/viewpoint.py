@@ -102,7 +102,7 @@ def render(out: Path, scale: Scale, runs: dict, **_) -> list[Artifact]:
         "driver's camera; leftmost: the recorded pose), warped to the car shifted and rotated "
         "(top) and rendered exactly at the same pose (bottom); needles: the corrective label of "
         "augment method=viewpoint (yellow: steer back to the centre line and heading in 2 s) and "
-        "the Stanley expert's label at the moved car (magenta). Over seeds "
+        "the Stanley expert's label at the moved car (magenta). Result: over seeds "
         f"{', '.join(map(str, scale.seeds))} (mean [95% CI]): the warp is "
         f"{fmt([s['error'] for s in seeds], 1)} grey levels from the exact render on the ground "
         f"(the unwarped frame: {fmt([s['error_unwarped'] for s in seeds], 1)}); the rule's label "

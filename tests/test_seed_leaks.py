@@ -67,6 +67,8 @@ def test_the_check_covers_every_collection_seed(make_cfg, overrides, end):
 class CountingCollector:
     """What next_round asks of a Collector, handing out one-step episodes and counting seeds."""
 
+    horizon = 1  # frames a learner sees (fitted DART measures the learner on held-out frames)
+
     def __init__(self) -> None:
         self.taken = 0
 

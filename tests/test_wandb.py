@@ -75,7 +75,11 @@ def test_single_run_logs_resolved_config_and_final_metrics(make_cfg, tmp_path, m
     logged = offline_run(tmp_path / "run")
     assert (logged["group"], logged["job_type"], logged["tags"]) == ("mine", "", ["smoke"])
     assert logged["project"] == "bcx"
-    assert logged["config"]["env"] == {"id": "Reacher-v5", "kwargs": {}}
+    assert logged["config"]["env"] == {
+        "id": "Reacher-v5",
+        "kwargs": {},
+        "pixels": {"render": {"width": 64, "height": 64}},
+    }
     assert logged["config"]["trainer"]["max_steps"] == 20
     assert logged["config"]["run_dir"] == str(tmp_path / "run")  # resolved, not ${...}
     assert {key: logged["summary"].get(key) for key in metrics} == metrics

@@ -22,6 +22,12 @@ StepHook = Callable[[int, int], None]
 """Progress hook: (episodes that just ended, env steps just taken), once per batched step."""
 
 
+def on_state(expert: Callable[[np.ndarray], np.ndarray]) -> PolicyFn:
+    """A state-reading function (an expert: states (B, obs_dim) -> actions) as a driver of any
+    env: it reads the state of whatever the env observes (a Dict env's ``state``)."""
+    return lambda obs: expert(state_of(obs))
+
+
 def rollout(
     policy: PolicyFn,
     envs: Sequence[gym.Env],

@@ -17,7 +17,7 @@ import numpy as np
 from bcx.data.demos import Demonstrations
 from bcx.experts.base import Expert
 from bcx.progress import episode_bar
-from bcx.rollout import PolicyFn, rollout
+from bcx.rollout import PolicyFn, on_state, rollout
 from bcx.types import Observation, state_of
 
 
@@ -62,11 +62,7 @@ class Collector:
 
     def expert_episodes(self, count: int) -> Demonstrations:
         """``count`` episodes the expert drives itself: what it executed is its label."""
-        return self._drive(self.acting_expert, count, "expert episodes")
-
-    def acting_expert(self, obs: Observation) -> np.ndarray:
-        """The expert as a driver: it reads the state of whatever the env observes."""
-        return self.expert(state_of(obs))
+        return self._drive(on_state(self.expert), count, "expert episodes")
 
     def _drive(self, driver: PolicyFn, count: int, kind: str) -> Demonstrations:
         started = time.perf_counter()
@@ -90,7 +86,7 @@ class Collector:
         low, high = self.action_space.low, self.action_space.high
 
         def act(obs: Observation) -> np.ndarray:
-            clean = self.acting_expert(obs)
+            clean = on_state(self.expert)(obs)
             noise = rng.multivariate_normal(np.zeros(len(low)), noise_cov, size=len(clean))
             return np.clip(clean + noise, low, high)
 

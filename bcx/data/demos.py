@@ -9,8 +9,8 @@ import gymnasium as gym
 import numpy as np
 
 from bcx.experts.base import Expert
-from bcx.rollout import rollout
-from bcx.types import STATE, Observation, Trajectory, state_of
+from bcx.rollout import on_state, rollout
+from bcx.types import STATE, Observation, Trajectory
 
 
 @dataclass(frozen=True)
@@ -151,4 +151,4 @@ def _joined(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 def collect(expert: Expert, envs: Sequence[gym.Env], seeds: Sequence[int]) -> Demonstrations:
     """One expert episode per seed, batched over ``envs``."""
-    return Demonstrations.from_trajectories(rollout(lambda o: expert(state_of(o)), envs, seeds))
+    return Demonstrations.from_trajectories(rollout(on_state(expert), envs, seeds))

@@ -31,8 +31,8 @@ from bcx.data.tensors import observation_tensors
 from bcx.experts.base import Expert
 from bcx.model.module import BCModule
 from bcx.progress import episode_bar
-from bcx.rollout import PolicyFn, random_policy, rollout
-from bcx.types import OUTCOMES, Trajectory, state_of
+from bcx.rollout import PolicyFn, on_state, random_policy, rollout
+from bcx.types import OUTCOMES, Trajectory
 
 CURVE_BINS = 10  # timestep bins of the compounding-error curve
 TRAIN_SAMPLE = 2000  # training states measured per measurement: enough for a stable median
@@ -81,7 +81,7 @@ class ShiftCallback(pl.Callback):
     def baselines(self) -> dict[str, float]:
         """Expert and uniform-random returns on the evaluation seeds, computed once."""
         if self._baselines is None:
-            expert_runs = self._expert_runs = self.rollout(self.acting_expert, "expert baseline")
+            expert_runs = self._expert_runs = self.rollout(on_state(self.expert), "expert baseline")
             random_runs = self.rollout(
                 random_policy(self.envs[0].action_space, 0), "random baseline"
             )
@@ -100,10 +100,6 @@ class ShiftCallback(pl.Callback):
             rng = np.random.default_rng(TRAIN_SAMPLE_SEED)
             rows = np.sort(rng.choice(rows, size=TRAIN_SAMPLE, replace=False))
         self.training_states, self.training_rows = train, rows
-
-    def acting_expert(self, obs) -> np.ndarray:
-        """The expert as a driver: it reads the state of whatever the env observes."""
-        return self.expert(state_of(obs))
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: BCModule, *args) -> None:
         step = trainer.global_step

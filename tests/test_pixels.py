@@ -4,6 +4,7 @@ pixel settings stop before any work."""
 
 from __future__ import annotations
 
+import pickle
 import re
 
 import numpy as np
@@ -18,6 +19,7 @@ from bcx.config import validate
 from bcx.data import store
 from bcx.data.collector import Collector
 from bcx.data.demos import Demonstrations, stack_index
+from bcx.data.disk_rows import DiskRows
 from bcx.encoders.conv import ConvEncoder
 from bcx.errors import BCXError
 from bcx.experts.stanley import StanleyExpert
@@ -48,6 +50,40 @@ def test_a_camera_env_gives_uint8_frames_beside_a_float32_state_and_the_cache_ke
     train, val = demos.split(1)  # episodes slice their frames with them
     assert len(train.frames["pixels"]) == len(train) and len(val.frames["pixels"]) == len(val)
     assert np.shares_memory(train.frames["pixels"], demos.frames["pixels"])  # a view, no copy
+
+
+def test_cached_images_stay_on_disk_are_read_by_rows_and_a_flipped_byte_is_damage(tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (12, 16, 16, 3), dtype=np.uint8)
+    demos = Demonstrations(
+        obs=rng.normal(size=(12, 3)).astype(np.float32),
+        actions=rng.normal(size=(12, 1)).astype(np.float32),
+        episode_lengths=np.array([5, 7]),
+        returns=np.zeros(2),
+        frames={"pixels": frames},
+    )
+    path = tmp_path / "demos.npz"
+    store.save(demos, path)
+    again = store.load(path)
+    images = again.frames["pixels"]
+    assert isinstance(images, DiskRows) and not isinstance(again.obs, DiskRows)  # left on disk
+    np.testing.assert_array_equal(np.asarray(images), frames)
+    rows = np.array([[3, 3], [11, 0]])  # any shape, repeats, out of order: a stack index
+    np.testing.assert_array_equal(images[rows], frames[rows])
+    np.testing.assert_array_equal(images[-1], frames[-1])
+    train, val = again.split(1)  # episode slices stay on disk, and read their own rows
+    assert isinstance(train.frames["pixels"], DiskRows) and len(val.frames["pixels"]) == 7
+    np.testing.assert_array_equal(val.frames["pixels"][[0, 6]], frames[[5, 11]])
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(val.frames["pixels"]))[2], frames[7])
+    with pytest.raises(IndexError):
+        val.frames["pixels"][[7]]
+    on_disk = path.read_bytes()
+    damaged = bytearray(on_disk)
+    damaged[on_disk.find(frames.tobytes()) + 100] ^= 0xFF  # inside the image bytes
+    path.write_bytes(bytes(damaged))
+    with caplog.at_level("WARNING", logger="bcx"):
+        assert store.load(path) is None  # the checksum is still checked
+    assert "CRC" in caplog.text and "treating it as absent" in caplog.text
 
 
 def test_frame_stacks_pad_with_the_first_frame_and_rollouts_see_what_training_sees(make_cfg):

@@ -20,7 +20,8 @@ class Demonstrations:
     obs (N, obs_dim) float32: the states (what the expert reads), actions (N, act_dim) float32
     (the expert's labels), episode_lengths (E,) int64 with sum N, returns (E,) float64. frames: a
     Dict env's images of the same N states, by key (``pixels``, ``pixels/<camera>``), (N, H, W,
-    3) uint8 each, stored once: slices of them are views, never copies.
+    3) uint8 each, stored once: slices of them are views, never copies. Loaded from the demo
+    cache, they stay in the file (``DiskRows``) and are read by rows as they are used.
     """
 
     obs: np.ndarray
@@ -84,7 +85,7 @@ class Demonstrations:
         (N', H, W, C), else the last ``horizon`` frames of each row's episode, oldest first,
         padded with the episode's first frame: (N', horizon, H, W, C), gathered by index."""
         if horizon == 1:
-            return self.frames[key][rows]
+            return np.asarray(self.frames[key][rows])  # rows of frames left in a file are read
         return self.frames[key][stack_index(self.episode_lengths, horizon)[rows]]
 
     def relabel(self, actions: np.ndarray) -> Demonstrations:

@@ -5,6 +5,10 @@ sweep jobs either see a complete file or none, and a crash never leaves a half-w
 file damaged anyway (zeroed, truncated by a full disk) is treated as absent, with a warning naming
 it, and replaced: a rerun heals it rather than failing on it.
 
+Images stay where they lie in the file (``np.savez`` stores its members uncompressed) and are
+read a batch's rows at a time (``DiskRows``), so a large pixel dataset is never held whole in
+memory; every member's checksum is still verified once on load.
+
 Processes that want the same demonstrations at the same time collect them once: the first takes
 the file's lock (``.<name>.lock`` beside it) while it collects and writes, the others wait for it
 and then read its file. Where no lock can be taken (a folder bcx may only read), each collects
@@ -16,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import struct
 import zipfile
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -24,7 +29,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from bcx.data.demos import Demonstrations
+from bcx.data.demos import FRAMES, Demonstrations
+from bcx.data.disk_rows import DiskRows
 from bcx.io import atomic_write, describe, locked
 
 FORMAT_VERSION = 1  # bump when collection changes what the same key would produce
@@ -51,8 +57,7 @@ def load(path: Path) -> Demonstrations | None:
     or it is damaged (empty, truncated, arrays that do not fit together), which a warning naming
     the file says. Either way the caller makes them afresh and its save replaces the file."""
     try:
-        with np.load(path) as arrays:
-            demos = Demonstrations.from_arrays({name: arrays[name] for name in arrays.files})
+        demos = Demonstrations.from_arrays(read_npz(path, on_disk=_is_image))
         problem = _mismatch(demos)
     except FileNotFoundError:
         return None
@@ -91,7 +96,62 @@ def load_or_create(path: Path, create: Callable[[], Demonstrations]) -> tuple[De
                 "run of this config collects them again",
                 err,
             )
-    return demos, False
+            return demos, False
+    # Read back what was written: the collected images are freed for rows read from the file,
+    # and the first run trains on exactly the arrays later runs will read.
+    written = load(path)
+    return (demos if written is None else written), False
+
+
+def read_npz(path: Path, on_disk: Callable[[str], bool]) -> dict[str, np.ndarray | DiskRows]:
+    """The arrays of an ``np.savez`` file by name: those whose name ``on_disk`` accepts left in
+    the file as DiskRows (read a few rows at a time), the rest read. Raises
+    ``zipfile.BadZipFile`` when a member's checksum fails: leaving it on disk skips the check
+    that reading makes, so it is made here, streaming, without keeping the bytes."""
+    arrays = {}
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.infolist():
+            name = member.filename.removesuffix(".npy")
+            if on_disk(name) and member.compress_type == zipfile.ZIP_STORED:
+                _verify(archive, member)
+                arrays[name] = _rows_on_disk(path, member)
+            else:
+                with archive.open(member) as stream:
+                    arrays[name] = np.lib.format.read_array(stream, allow_pickle=False)
+    return arrays
+
+
+def _verify(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
+    with archive.open(member) as stream:  # zipfile checks the CRC when the stream ends
+        while stream.read(1 << 24):
+            pass
+
+
+def _rows_on_disk(path: Path, member: zipfile.ZipInfo) -> DiskRows | np.ndarray:
+    """A stored (uncompressed) ``.npy`` member of a zip, left where its bytes lie."""
+    with open(path, "rb") as file:
+        file.seek(member.header_offset)
+        header = file.read(30)  # the local file header; its name and extra field follow
+        if header[:4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile(f"no local header for {member.filename}")
+        name_length, extra_length = struct.unpack("<HH", header[26:30])
+        file.seek(member.header_offset + 30 + name_length + extra_length)
+        version = np.lib.format.read_magic(file)
+        read_header = {
+            (1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0,
+        }.get(version)
+        if read_header is None:
+            raise ValueError(f"{member.filename}: unsupported .npy version {version}")
+        shape, fortran_order, dtype = read_header(file)
+        if fortran_order or not shape:  # not rows laid end to end: read it whole
+            file.seek(member.header_offset + 30 + name_length + extra_length)
+            return np.lib.format.read_array(file, allow_pickle=False)
+        return DiskRows(path, file.tell(), shape, dtype)
+
+
+def _is_image(name: str) -> bool:
+    return name.startswith(FRAMES)
 
 
 def _waiting(path: Path) -> Callable[[str], None]:

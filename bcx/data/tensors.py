@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from bcx.data.demos import Demonstrations, stack_index
+from bcx.data.disk_rows import DiskRows
 from bcx.types import STATE
 
 TensorObservation = Tensor | dict[str, Tensor]
@@ -27,20 +28,22 @@ def observation_tensors(
     state_tensor = torch.as_tensor(state, dtype=torch.float32, device=device)
     if not frames:
         return state_tensor
-    images = {key: torch.as_tensor(array, device=device) for key, array in frames.items()}
+    images = {key: torch.as_tensor(np.asarray(v), device=device) for key, v in frames.items()}
     return {STATE: state_tensor, **images}
 
 
 class ObservationTable:
     """A dataset's observations on the training device, rows drawn by index: the states, and
     each image key's frames, stored once; with ``horizon`` > 1 a row's frames are its stack,
-    gathered through ``stack_index`` (never a copy of the dataset)."""
+    gathered through ``stack_index`` (never a copy of the dataset). Frames left in their file
+    (``DiskRows``, a cached dataset) stay there: each batch reads its rows and moves them."""
 
     def __init__(
         self, demos: Demonstrations, keys: tuple[str, ...], horizon: int, device: torch.device
     ) -> None:
+        self.device = device
         self.state = torch.as_tensor(demos.obs, dtype=torch.float32, device=device)
-        self.images = {key: torch.as_tensor(demos.frames[key], device=device) for key in keys}
+        self.images = {key: _on_device(demos.frames[key], device) for key in keys}
         stacks = horizon > 1 and bool(keys)
         index = stack_index(demos.episode_lengths, horizon) if stacks else None
         self.index = torch.as_tensor(index, device=device) if index is not None else None
@@ -54,4 +57,19 @@ class ObservationTable:
         if not self.images:
             return self.state[rows]
         at = self.index[rows] if self.index is not None else rows
-        return {STATE: self.state[rows], **{key: v[at] for key, v in self.images.items()}}
+        return {
+            STATE: self.state[rows],
+            **{key: self._gather(v, at) for key, v in self.images.items()},
+        }
+
+    def _gather(self, images: Tensor | DiskRows, at: Tensor | slice) -> Tensor:
+        if isinstance(images, Tensor):
+            return images[at]
+        rows = at if isinstance(at, slice) else at.cpu().numpy()
+        return torch.as_tensor(np.asarray(images[rows]), device=self.device)
+
+
+def _on_device(images: np.ndarray | DiskRows, device: torch.device) -> Tensor | DiskRows:
+    """In-memory frames as a tensor on ``device`` (shared with the array on the CPU); frames
+    in a file stay there."""
+    return images if isinstance(images, DiskRows) else torch.as_tensor(images, device=device)

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from bcx.encoders.base import Encoder, ImageShape
+from bcx.encoders.images import require_images, require_int, shift_augmentation
 from bcx.errors import BCXError
 
 
@@ -38,9 +39,9 @@ class ConvEncoder(Encoder):
         super().__init__(state_dim=state_dim, image_shape=image_shape)
         self.height, self.width, depth = _required_images(image_shape, layers)
         for key, value, least in (("channels", channels, 1), ("layers", layers, 1)):
-            _require_int(key, value, least)
-        _require_int("features", features, 1)
-        _require_int("random_shift", random_shift, 0)
+            require_int(key, value, least)
+        require_int("features", features, 1)
+        require_int("random_shift", random_shift, 0)
         self.random_shift = random_shift
         convs: list[nn.Module] = [nn.Conv2d(depth, channels, 3, stride=2), nn.ReLU()]
         for _ in range(layers - 1):
@@ -50,7 +51,9 @@ class ConvEncoder(Encoder):
             width = self.convs(torch.zeros(1, depth, self.height, self.width)).shape[1]
         self.project = nn.Sequential(nn.Linear(width, features), nn.LayerNorm(features), nn.Tanh())
         self.features = features
-        self.shift = _random_shift(random_shift, self.height, self.width) if random_shift else None
+        self.shift = (
+            shift_augmentation(random_shift, self.height, self.width) if random_shift else None
+        )
 
     @property
     def out_features(self) -> int:
@@ -65,13 +68,8 @@ class ConvEncoder(Encoder):
 
 def _required_images(image_shape: ImageShape | None, layers: int) -> ImageShape:
     """The image shape, checked: present, and large enough for ``layers`` convolutions."""
-    if image_shape is None:
-        raise BCXError(
-            "encoder=conv reads camera images, but obs.keys gives the learner none; add a camera "
-            "to obs.keys (obs.keys=[pixels]) on an env that renders them, or use encoder=mlp."
-        )
+    height, width, _ = require_images("conv", image_shape)
     smallest = 4 * layers - 1  # one output pixel: (H - 3) // 2 + 1 - 2 * (layers - 1) >= 1
-    height, width, _ = image_shape
     if min(height, width) < smallest:
         raise BCXError(
             f"encoder=conv with encoder.layers={layers} needs images of at least "
@@ -79,15 +77,3 @@ def _required_images(image_shape: ImageShape | None, layers: int) -> ImageShape:
             "env's image size or lower encoder.layers."
         )
     return image_shape
-
-
-def _require_int(key: str, value: object, least: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise BCXError(f"encoder.{key} must be an integer >= {least} (got {value!r}).")
-
-
-def _random_shift(pad: int, height: int, width: int) -> nn.Module:
-    """DrQ's random shift: kornia's per-sample random crop of the border-padded image."""
-    from kornia.augmentation import RandomCrop
-
-    return RandomCrop((height, width), padding=pad, padding_mode="replicate", same_on_batch=False)

@@ -43,6 +43,7 @@ from bcx.results.summary import FAILED_FILE
 from bcx.results.video import check_can_record, record_episode
 from bcx.rounds import RoundFitter, RoundStore
 from bcx.signals import StopSignals
+from bcx.types import STATE
 
 log = logging.getLogger("bcx")
 
@@ -218,10 +219,13 @@ def load_demonstrations(
         return read_dataset(cfg, collector.envs[0])
     first = cfg.data.seed  # read once: OmegaConf access is slow for a million episodes
     seeds = [first + i for i in range(cfg.data.episodes)]
+    images = image_shapes(collector.envs[0].observation_space)
     key = {
         "env": OmegaConf.to_container(cfg.env, resolve=True),
         "expert": OmegaConf.to_container(cfg.expert, resolve=True),
         "seeds": seeds,
+        # A state learner's env renders nothing: its data has no images, nor the camera's state.
+        **({"images": images} if images else {}),
         **mitigation.collection_key(),
     }
     stem = f"{cfg.env.id.replace('/', '_')}-{len(seeds)}ep"
@@ -234,6 +238,7 @@ def load_demonstrations(
         raise Stopped("interrupted", 130, f" {interrupted}") from None
     except Stopped as stop:
         raise stop.during(f" {interrupted}") from None
+    check_cached_images(demos, images, path)
     collector.next_seed = cfg.data.seed + cfg.data.episodes
     log.info(
         "%s %d expert episodes (%d pairs): %s",
@@ -245,12 +250,37 @@ def load_demonstrations(
     return demos
 
 
+def image_shapes(space: gym.Space) -> dict[str, list[int]]:
+    """The images an env observes, by key: their (H, W, C); none for a Box env."""
+    if not isinstance(space, gym.spaces.Dict):
+        return {}
+    return {key: list(sub.shape) for key, sub in space.spaces.items() if key != STATE}
+
+
+def check_cached_images(demos: Demonstrations, images: dict[str, list[int]], path: Path) -> None:
+    """BCXError, before any training, when the cached images are not the ones the env renders
+    (a file copied in from another config: the cache key tells every config's files apart)."""
+    cached = {key: list(frames.shape[1:]) for key, frames in demos.frames.items()}
+    if cached != images:
+        raise BCXError(
+            f"the demo cache file {path} holds images {cached or 'none'}, but env.pixels makes "
+            f"the env render {images or 'none'}; delete that file (it is collected again) or set "
+            "data.cache_dir to another folder."
+        )
+
+
 def read_dataset(cfg: DictConfig, env: gym.Env) -> Demonstrations:
     """The first data.episodes episodes of the Minari dataset at data.path, which must have been
     recorded on env (its env_spec id and its observation and action widths)."""
     if not cfg.data.path:
         raise BCXError(
             "data.source=minari needs data.path: a Minari dataset folder or its main_data.hdf5."
+        )
+    if image_shapes(env.observation_space):
+        raise BCXError(
+            "data.source=minari reads states and actions only, but obs.keys="
+            f"{list(cfg.obs['keys'])} shows the learner images; use data.source=collect, or "
+            "obs.keys=[state]."
         )
     demos = read_minari(cfg.data.path)
     check_recorded_on(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -140,6 +141,11 @@ def test_random_shift_is_per_sample_and_only_in_training():
         ),
         (["env=lane", "obs.keys=[pixels]", "encoder=conv", "env.pixels.image_size=8"], "16"),
         (["env=lane", "obs.keys=[pixels]", "encoder=conv", "env.pixels.cameras=[roof]"], "roof"),
+        (
+            ["env=lane", "obs.keys=[pixels]", "encoder=conv", "data.source=minari"]
+            + ["data.path=tests"],
+            "reads states and actions only",
+        ),
     ],
 )
 def test_bad_pixel_settings_stop_before_any_work(make_cfg, tmp_path, overrides, words):
@@ -149,6 +155,23 @@ def test_bad_pixel_settings_stop_before_any_work(make_cfg, tmp_path, overrides, 
         check_folders(cfg)
         run(cfg)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_cache_file_with_other_images_stops_before_training(make_cfg, tmp_path):
+    """The cache key tells configs' files apart (a state learner's file holds no images, so a
+    pixel learner never reuses it); a file copied in from elsewhere is named, not trained on."""
+    common = [*PIXELS, "data.episodes=3", "trainer.max_steps=2", "rollout.episodes=1"]
+    common += ["rollout.num_envs=1", f"data.cache_dir={tmp_path / 'cache'}", *TINY]
+    run(make_cfg("env=lane", *common[1:], "obs.keys=[state]", "encoder=mlp",
+                 f"run_dir={tmp_path / 'state'}"))  # fmt: skip
+    run(make_cfg(*common, f"run_dir={tmp_path / 'first'}"))
+    [pixels_file] = [p for p in (tmp_path / "cache").glob("*.npz") if store.load(p).frames]
+    demos = store.load(pixels_file)
+    smaller = np.ascontiguousarray(np.asarray(demos.frames["pixels"])[:, :16, :16])
+    store.save(replace(demos, frames={"pixels": smaller}), pixels_file)
+    with pytest.raises(BCXError, match=r"holds images \{'pixels': \[16, 16, 3\]\}.*\[32, 32, 3\]"):
+        run(make_cfg(*common, f"run_dir={tmp_path / 'second'}"))
+    assert not (tmp_path / "second" / "metrics.json").exists()
 
 
 def test_bc_from_32x32_pixels_steers_drifts_and_loads_back(make_cfg):

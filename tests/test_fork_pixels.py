@@ -1,6 +1,7 @@
 """The fork from pixels: ForkEnv(pixels=True) observes a Dict of its state vector and a top-down
 image drawn in numpy; without pixels it is the fork it always was; the expert still reads the
-state; a too-small image is refused before any work."""
+state; a too-small image is refused before any work; learned from the image alone at the state
+test's budget, a Gaussian still collides sometimes where a mixture head gets around."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from bcx.builders import build_expert, make_envs
 from bcx.envs.fork import RENDER_SIZE, ForkEnv
 from bcx.errors import BCXError
 from bcx.experts.fork import ForkExpert
+from bcx.pipeline import run
 from tests.conftest import TINY
 
 PIXELS = ["env=fork", "obs.keys=[pixels]", "encoder=conv"]
@@ -100,3 +102,48 @@ def test_the_configured_expert_drives_the_pixel_fork_around_the_obstacle(make_cf
         obs, _, terminated, truncated, info = env.step(expert(obs["state"][None])[0])
         done = terminated or truncated
     assert info["success"] and not info["collision"]
+
+
+FORK_SEEDS = (11, 12, 13)
+
+
+def pixel_fork_outcome(make_cfg, folder, policy: str, seed: int) -> tuple[float, float]:
+    """(rollout/success, rollout/collision) of `policy` learned from fork's 32x32 top-down image
+    alone: 30 demonstrations (27 to train), 600 steps of batch 64, 10 evaluation episodes."""
+    metrics = run(
+        make_cfg(
+            *PIXELS,
+            f"run_dir={folder / f'{policy}{seed}'}",  # each run its own folder
+            f"policy={policy}",
+            f"seed={seed}",
+            f"data.seed={100 * seed}",
+            "data.episodes=30",
+            "data.val_episodes=3",
+            "data.batch_size=64",
+            "trainer.max_steps=600",  # tests/test_multimodal.py's budget, not one picked here
+            "rollout.episodes=10",
+            *TINY,
+        )
+    )
+    return metrics["rollout/success"], metrics["rollout/collision"]
+
+
+def test_from_pixels_a_gaussian_sometimes_collides_where_a_mixture_commits(make_cfg, tmp_path):
+    """The lecture's multimodal failure from the camera, at the state test's 600 steps (batch 64
+    here). The mixture commits to a side and gets around; the Gaussian averages the sides, but
+    from pixels its averaging is partly undone by its own drift: once its image shows it
+    off-centre it commits to that side. So it collides less than the state-based Gaussian
+    (held to success <= 0.5 in tests/test_multimodal.py), yet more than the mixture.
+    Measured collision rates (10 episodes a seed): Gaussian 0.3 / 0.1 / 0.5 on these seeds
+    (mean 0.3), 0.1 / 0.1 / 0.3 / 0.2 / 0.2 on fresh seeds 21-25 (any 3 of them: mean
+    0.13-0.23); gmm succeeded in 10 of 10 with no collision on all 8 seeds. The assertions
+    below held on these seeds and on each of the 10 triples of the fresh ones."""
+    outcomes = {  # head: [(success, collision) per seed]
+        head: [pixel_fork_outcome(make_cfg, tmp_path, head, s) for s in FORK_SEEDS]
+        for head in ("gaussian", "gmm")
+    }
+    gaussian, gmm = np.array(outcomes["gaussian"]), np.array(outcomes["gmm"])
+    assert gmm[:, 0].min() >= 0.8 and gmm[:, 1].mean() <= 0.05, outcomes
+    assert gaussian[:, 1].mean() >= 0.1, outcomes  # 3 collisions or more in 30 episodes
+    assert gaussian[:, 1].mean() > gmm[:, 1].mean(), outcomes
+    assert gaussian[:, 0].mean() < gmm[:, 0].mean(), outcomes

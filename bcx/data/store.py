@@ -135,7 +135,8 @@ def _rows_on_disk(path: Path, member: zipfile.ZipInfo) -> DiskRows | np.ndarray:
         if header[:4] != b"PK\x03\x04":
             raise zipfile.BadZipFile(f"no local header for {member.filename}")
         name_length, extra_length = struct.unpack("<HH", header[26:30])
-        file.seek(member.header_offset + 30 + name_length + extra_length)
+        npy_start = member.header_offset + 30 + name_length + extra_length
+        file.seek(npy_start)
         version = np.lib.format.read_magic(file)
         read_header = {
             (1, 0): np.lib.format.read_array_header_1_0,
@@ -145,7 +146,7 @@ def _rows_on_disk(path: Path, member: zipfile.ZipInfo) -> DiskRows | np.ndarray:
             raise ValueError(f"{member.filename}: unsupported .npy version {version}")
         shape, fortran_order, dtype = read_header(file)
         if fortran_order or not shape:  # not rows laid end to end: read it whole
-            file.seek(member.header_offset + 30 + name_length + extra_length)
+            file.seek(npy_start)
             return np.lib.format.read_array(file, allow_pickle=False)
         return DiskRows(path, file.tell(), shape, dtype)
 
